@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/betterread/pipeline/shared/connect"
+)
+
+const usage = `usage: coordinator <command> [flags]
+
+commands:
+  run       carry out one run: validate, prepare, train, similarity, load, verify
+  serve     take pipeline runs from Redis (cluster mode)
+  generate  write a synthetic Books.csv and Ratings.csv
+
+Run 'coordinator <command> -h' for its flags.`
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return fmt.Errorf("no command: %w", errUsage)
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
+	case "serve":
+		return serveCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
+	case "generate":
+		return generateCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(os.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+}
+
+func required(v, name string) error {
+	if v == "" {
+		return fmt.Errorf("%s is required", name)
+	}
+	return nil
+}
+
+func joinErrs(list []error, more ...error) error {
+	return errors.Join(append(append([]error(nil), list...), more...)...)
+}

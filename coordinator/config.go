@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"runtime"
+
+	"github.com/betterread/pipeline/shared/als"
+	"github.com/betterread/pipeline/shared/connect"
+	"github.com/betterread/pipeline/shared/similarity"
+	"github.com/betterread/pipeline/shared/tasks"
+)
+
+// runConfig is the configuration of `coordinator run`.
+type runConfig struct {
+	conn connect.Config
+
+	Books, Ratings, Out string
+
+	ALS        als.Params
+	Similarity similarity.Params
+	Prepare    tasks.PrepareParams
+
+	Workers   int
+	BlockRows int
+
+	TablePrefix string
+	WriteRate   float64
+
+	Verify tasks.VerifyParams
+
+	Fresh     bool
+	LogFormat string
+	LogLevel  string
+	Progress  string
+
+	envErrs []error
+}
+
+func (c *runConfig) register(fs *flag.FlagSet, env connect.Env) {
+	f := &connect.Flags{FS: fs, Env: env}
+	f.String(&c.Books, "books", "BETTERREAD_BOOKS", "", "Books.csv: a path or s3://bucket/key")
+	f.String(&c.Ratings, "ratings", "BETTERREAD_RATINGS", "", "Ratings.csv: a path or s3://bucket/key")
+	f.String(&c.Out, "out", "BETTERREAD_OUT", "out", "output directory: report.json, and the tables as JSONL when no DynamoDB endpoint is given")
+	f.Int(&c.ALS.Rank, "rank", "BETTERREAD_RANK", 10, "ALS rank (factors per user and book)")
+	f.Int(&c.ALS.Iterations, "iterations", "BETTERREAD_ITERATIONS", 10, "ALS iterations (each solves items, then users)")
+	f.Float(&c.ALS.Reg, "reg", "BETTERREAD_REG", 0.1, "ALS regParam, scaled by each row's rating count (ALS-WR)")
+	f.Bool(&c.ALS.Nonnegative, "nonnegative", "BETTERREAD_NONNEGATIVE", true, "constrain factors to be nonnegative (NNLS)")
+	f.Int64(&c.ALS.Seed, "seed", "BETTERREAD_SEED", 42, "seed of the factor init and the train/test split")
+	f.Int(&c.Similarity.Top, "top", "BETTERREAD_TOP", 20, "similar books per book")
+	f.Int(&c.Prepare.MinUserRatings, "min-user-ratings", "BETTERREAD_MIN_USER_RATINGS", 5, "keep users with at least this many explicit ratings")
+	f.Int(&c.Prepare.MinBookRatings, "min-book-ratings", "BETTERREAD_MIN_BOOK_RATINGS", 5, "then keep books with at least this many")
+	f.Float(&c.Prepare.TestFraction, "test-fraction", "BETTERREAD_TEST_FRACTION", 0.2, "share of ratings held out for the test RMSE")
+	f.Int(&c.Workers, "workers", "BETTERREAD_WORKERS", runtime.NumCPU(), "block tasks this process runs at once; 0 leaves block work to worker processes")
+	f.Int(&c.BlockRows, "block-rows", "BETTERREAD_BLOCK_ROWS", 4096, "rows (users or books) per block task; changes the split of work, never the result")
+	f.String(&c.TablePrefix, "table-prefix", "BETTERREAD_TABLE_PREFIX", "", "prefix of the table names Books and BookSimilarities")
+	f.Float(&c.WriteRate, "write-rate", "BETTERREAD_WRITE_RATE", 0, "items per second each load task writes at most; 0 is unlimited")
+	f.Int64(&c.Verify.MinBooks, "min-books", "BETTERREAD_MIN_BOOKS", 1000, "verify: at least this many books (the seed's 1000)")
+	f.Int64(&c.Verify.MinSimilarities, "min-similarities", "BETTERREAD_MIN_SIMILARITIES", 10000, "verify: at least this many similarity rows (the seed's 10000)")
+	f.Int(&c.Verify.Sample, "verify-sample", "BETTERREAD_VERIFY_SAMPLE", 50, "verify: books whose neighbours are read back and checked")
+	f.Bool(&c.Fresh, "fresh", "BETTERREAD_FRESH", false, "discard this run's stored outputs and compute everything again")
+	f.String(&c.LogFormat, "log-format", "BETTERREAD_LOG_FORMAT", "auto", "log format: auto (text on a terminal, else JSON), text or json")
+	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	f.String(&c.Progress, "progress", "BETTERREAD_PROGRESS", "auto", "progress display: auto (a live line on a terminal, log lines otherwise), bar, log or off")
+	c.conn.RegisterFlags(f)
+	c.envErrs = f.Errs
+}
+
+func (c *runConfig) validate() error {
+	errs := append([]error(nil), c.envErrs...)
+	if c.Books == "" {
+		errs = append(errs, errors.New("--books is required"))
+	}
+	if c.Ratings == "" {
+		errs = append(errs, errors.New("--ratings is required"))
+	}
+	if c.Out == "" {
+		errs = append(errs, errors.New("--out is required"))
+	}
+	if err := c.ALS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Similarity.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Prepare.MinUserRatings < 1 || c.Prepare.MinBookRatings < 1 {
+		errs = append(errs, errors.New("--min-user-ratings and --min-book-ratings must be at least 1"))
+	}
+	if !(c.Prepare.TestFraction >= 0 && c.Prepare.TestFraction < 1) {
+		errs = append(errs, fmt.Errorf("--test-fraction %v outside [0,1)", c.Prepare.TestFraction))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("--workers %d is negative", c.Workers))
+	}
+	if c.Workers == 0 && c.conn.Redis == "" {
+		errs = append(errs, errors.New("--workers 0 needs --redis: with the embedded Redis no other process can do the block work"))
+	}
+	if c.BlockRows < 1 {
+		errs = append(errs, fmt.Errorf("--block-rows %d < 1", c.BlockRows))
+	}
+	if c.WriteRate < 0 {
+		errs = append(errs, fmt.Errorf("--write-rate %v is negative", c.WriteRate))
+	}
+	switch c.Progress {
+	case "auto", "bar", "log", "off":
+	default:
+		errs = append(errs, fmt.Errorf("--progress %q is not auto, bar, log or off", c.Progress))
+	}
+	if err := c.conn.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

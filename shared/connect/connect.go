@@ -1,0 +1,111 @@
+// Package connect opens the services both binaries talk to — Redis (for
+// asynq and run bookkeeping), the block store, and the output target — from
+// one configuration struct that registers its own flags with environment
+// defaults. Secrets (the Redis password, AWS credentials) come only from
+// the environment and are never printed.
+package connect
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/store"
+	"github.com/betterread/pipeline/shared/tasks"
+)
+
+// Config is how to reach Redis, the block store and DynamoDB.
+type Config struct {
+	Redis         string // host:port; empty in `coordinator run` means the embedded in-process Redis
+	RedisDB       int
+	RedisTLS      bool
+	redisPassword string // from BETTERREAD_REDIS_PASSWORD only
+	Store         string // directory or s3://bucket/prefix
+	DynamoDB      string // DynamoDB endpoint URL; empty means AWS's regional endpoint
+	Region        string
+	CacheBytes    int64 // worker cache bound
+}
+
+// Env reads environment variables; os.Getenv in main, a map in tests.
+type Env func(string) string
+
+// RegisterFlags adds the connection flags, defaulting from env.
+func (c *Config) RegisterFlags(f *Flags) {
+	f.String(&c.Redis, "redis", "BETTERREAD_REDIS", "", "Redis address host:port; password from BETTERREAD_REDIS_PASSWORD")
+	f.Int(&c.RedisDB, "redis-db", "BETTERREAD_REDIS_DB", 0, "Redis database number")
+	f.Bool(&c.RedisTLS, "redis-tls", "BETTERREAD_REDIS_TLS", false, "connect to Redis over TLS")
+	f.String(&c.Store, "store", "BETTERREAD_STORE", "", "block store: a directory or s3://bucket/prefix")
+	f.String(&c.DynamoDB, "dynamodb-endpoint", "BETTERREAD_DYNAMODB_ENDPOINT", "", "DynamoDB endpoint URL, e.g. DynamoDB Local; empty writes tables as files in `coordinator run`")
+	f.String(&c.Region, "region", "AWS_REGION", firstNonEmpty(f.Env("AWS_DEFAULT_REGION"), "us-east-1"), "AWS region")
+	f.Int64(&c.CacheBytes, "cache-bytes", "BETTERREAD_CACHE_BYTES", 1<<30, "bound on a worker's cache of factor and rating blocks, bytes")
+	c.redisPassword = f.Env("BETTERREAD_REDIS_PASSWORD")
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CacheBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("cache bytes %d under 1 MiB", c.CacheBytes))
+	}
+	if c.RedisDB < 0 {
+		errs = append(errs, fmt.Errorf("redis db %d is negative", c.RedisDB))
+	}
+	return errors.Join(errs...)
+}
+
+// RedisOpt is asynq's connection option for the configured Redis.
+func (c *Config) RedisOpt() asynq.RedisClientOpt {
+	opt := asynq.RedisClientOpt{Addr: c.Redis, DB: c.RedisDB, Password: c.redisPassword}
+	if c.RedisTLS {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return opt
+}
+
+// RedisClient opens a go-redis client for run bookkeeping.
+func (c *Config) RedisClient() redis.UniversalClient {
+	return c.RedisOpt().MakeRedisClient().(redis.UniversalClient)
+}
+
+// OpenStore opens the block store.
+func (c *Config) OpenStore(ctx context.Context) (store.Store, error) {
+	if c.Store == "" {
+		return nil, errors.New("no block store configured (--store or BETTERREAD_STORE)")
+	}
+	return store.Open(ctx, c.Store)
+}
+
+// Targets returns the opener of output targets: DynamoDB clients are made
+// once per endpoint and region, files targets per directory.
+func (c *Config) Targets() func(ctx context.Context, spec tasks.TargetSpec) (dynamo.Target, error) {
+	return func(ctx context.Context, spec tasks.TargetSpec) (dynamo.Target, error) {
+		tables := dynamo.Tables{Books: spec.BooksTable, Similarities: spec.SimilaritiesTable}
+		switch spec.Kind {
+		case "files":
+			return dynamo.NewFileTarget(spec.Dir, tables), nil
+		case "dynamodb":
+			endpoint := firstNonEmpty(c.DynamoDB, spec.Endpoint)
+			client, err := dynamo.NewClient(ctx, endpoint, firstNonEmpty(spec.Region, c.Region))
+			if err != nil {
+				return nil, err
+			}
+			return dynamo.NewDynamoTarget(client, tables, dynamo.WriterOptions{Rate: spec.WriteRate, Deadline: 10 * time.Minute}), nil
+		}
+		return nil, fmt.Errorf("unknown target kind %q", spec.Kind)
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

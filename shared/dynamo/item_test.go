@@ -1,0 +1,326 @@
+package dynamo
+
+import (
+	"bytes"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+func TestBookItem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		book Book
+		want string
+	}{
+		{
+			name: "full",
+			book: Book{ISBN: "0195153448", Title: "Classical Mythology", Author: "Mark P. O. Morford", Year: 2002,
+				Publisher: "Oxford University Press", ImageSmall: "http://s/1.jpg", ImageMedium: "http://m/1.jpg"},
+			want: `{"author":{"S":"Mark P. O. Morford"},"image_url_medium":{"S":"http://m/1.jpg"},"image_url_small":{"S":"http://s/1.jpg"},"isbn":{"S":"0195153448"},"publisher":{"S":"Oxford University Press"},"run_id":{"S":"r1"},"title":{"S":"Classical Mythology"},"year":{"N":"2002"}}`,
+		},
+		{
+			name: "unknown year omitted, empty strings kept",
+			book: Book{ISBN: "x", Year: 0},
+			want: `{"author":{"S":""},"image_url_medium":{"S":""},"image_url_small":{"S":""},"isbn":{"S":"x"},"publisher":{"S":""},"run_id":{"S":"r1"},"title":{"S":""}}`,
+		},
+		{
+			name: "invalid utf-8 replaced, html not escaped",
+			book: Book{ISBN: "x", Title: "Caf\xe9 <&>", Year: -1},
+			want: `{"author":{"S":""},"image_url_medium":{"S":""},"image_url_small":{"S":""},"isbn":{"S":"x"},"publisher":{"S":""},"run_id":{"S":"r1"},"title":{"S":"Caf` + "\uFFFD" + ` <&>"}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := MarshalItemJSON(BookItem("r1", tt.book))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSimilarityItem(t *testing.T) {
+	t.Parallel()
+	s := Similarity{ISBN: "a", Rank: 3, Title: "T", Author: "A", SimilarISBN: "b", SimilarTitle: "U", SimilarAuthor: "B", Score: 0.1}
+	got, err := MarshalItemJSON(SimilarityItem("r1", s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"author":{"S":"A"},"isbn":{"S":"a"},"rank":{"N":"3"},"run_id":{"S":"r1"},"similar_author":{"S":"B"},"similar_isbn":{"S":"b"},"similar_title":{"S":"U"},"similarity_score":{"N":"0.1"},"title":{"S":"T"}}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestScoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, f := range []float32{0, 1, -1, 0.1, 1.0 / 3, math.SmallestNonzeroFloat32, math.MaxFloat32, 0.99999994, -0.25, 1e-7} {
+		s := formatScore(f)
+		if !number.MatchString(s) {
+			t.Errorf("formatScore(%v) = %q, not a DynamoDB number", f, s)
+		}
+		back, err := strconv.ParseFloat(s, 32)
+		if err != nil || float32(back) != f {
+			t.Errorf("formatScore(%v) = %q reads back as %v, %v", f, s, back, err)
+		}
+	}
+}
+
+func TestItemJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	item := map[string]types.AttributeValue{
+		"s":     &types.AttributeValueMemberS{Value: "héllo \"q\" \n"},
+		"empty": &types.AttributeValueMemberS{Value: ""},
+		"n":     &types.AttributeValueMemberN{Value: "-1.5e3"},
+		"b":     &types.AttributeValueMemberB{Value: []byte{0, 1, 2, 255}},
+		"eb":    &types.AttributeValueMemberB{Value: []byte{}},
+		"t":     &types.AttributeValueMemberBOOL{Value: true},
+		"null":  &types.AttributeValueMemberNULL{Value: true},
+		"ss":    &types.AttributeValueMemberSS{Value: []string{"z", "a"}},
+		"ns":    &types.AttributeValueMemberNS{Value: []string{"1", "2.5"}},
+		"bs":    &types.AttributeValueMemberBS{Value: [][]byte{{1}, {2, 3}}},
+		"l":     &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "x"}, &types.AttributeValueMemberN{Value: "1"}}},
+		"m": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"z": &types.AttributeValueMemberS{Value: "last"},
+			"a": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
+		}},
+	}
+	first, err := MarshalItemJSON(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // map iteration order differs between calls
+		again, err := MarshalItemJSON(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(first, again) {
+			t.Fatalf("not deterministic:\n%s\n%s", first, again)
+		}
+	}
+	back, err := UnmarshalItemJSON(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, item) {
+		t.Errorf("round trip changed the item:\n%#v\n%#v", back, item)
+	}
+	want := `{"b":{"B":"AAEC/w=="},"bs":{"BS":["AQ==","AgM="]},"eb":{"B":""},"empty":{"S":""},"l":{"L":[{"S":"x"},{"N":"1"}]},"m":{"M":{"a":{"M":{}},"z":{"S":"last"}}},"n":{"N":"-1.5e3"},"ns":{"NS":["1","2.5"]},"null":{"NULL":true},"s":{"S":"héllo \"q\" \n"},"ss":{"SS":["z","a"]},"t":{"BOOL":true}}`
+	if string(first) != want {
+		t.Errorf("got  %s\nwant %s", first, want)
+	}
+}
+
+func TestMarshalItemJSONErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		av   types.AttributeValue
+	}{
+		{"nil value", nil},
+		{"bad number", &types.AttributeValueMemberN{Value: "NaN"}},
+		{"bad number in set", &types.AttributeValueMemberNS{Value: []string{"1", "x"}}},
+		{"null false", &types.AttributeValueMemberNULL{Value: false}},
+		{"nested bad", &types.AttributeValueMemberL{Value: []types.AttributeValue{nil}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := MarshalItemJSON(map[string]types.AttributeValue{"a": tt.av}); err == nil {
+				t.Error("want an error")
+			}
+		})
+	}
+}
+
+func TestUnmarshalItemJSONErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in string
+	}{
+		{"empty input", ``},
+		{"not an object", `[1]`},
+		{"null item", `null`},
+		{"value not an object", `{"a":"x"}`},
+		{"two type keys", `{"a":{"S":"x","N":"1"}}`},
+		{"no type key", `{"a":{}}`},
+		{"unknown type", `{"a":{"Q":"x"}}`},
+		{"null string", `{"a":{"S":null}}`},
+		{"number not a string", `{"a":{"N":1}}`},
+		{"NaN", `{"a":{"N":"NaN"}}`},
+		{"hex number", `{"a":{"N":"0x10"}}`},
+		{"bad base64", `{"a":{"B":"!!"}}`},
+		{"NULL false", `{"a":{"NULL":false}}`},
+		{"bad NS member", `{"a":{"NS":["1","one"]}}`},
+		{"bad nested", `{"a":{"L":[{"S":1}]}}`},
+		{"bad map value", `{"a":{"M":{"b":{"N":"x"}}}}`},
+		{"trailing garbage", `{"a":{"S":"x"}} x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if item, err := UnmarshalItemJSON([]byte(tt.in)); err == nil {
+				t.Errorf("UnmarshalItemJSON(%s) = %v, want an error", tt.in, item)
+			}
+		})
+	}
+}
+
+func FuzzUnmarshalItemJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"isbn":{"S":"x"},"rank":{"N":"1"}}`,
+		`{"m":{"M":{"l":{"L":[{"NULL":true},{"BOOL":false},{"B":"AA=="}]}}}}`,
+		`{"ss":{"SS":[]},"ns":{"NS":["1e5"]},"bs":{"BS":["AQ=="]}}`,
+		`{}`, `{"a":{"S":null}}`, `[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		item, err := UnmarshalItemJSON(data)
+		if err != nil {
+			return
+		}
+		out, err := MarshalItemJSON(item)
+		if err != nil {
+			t.Fatalf("marshal of a decoded item: %v", err)
+		}
+		again, err := UnmarshalItemJSON(out)
+		if err != nil {
+			t.Fatalf("decode of marshalled %s: %v", out, err)
+		}
+		out2, err := MarshalItemJSON(again)
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("not stable: %s vs %s (%v)", out, out2, err)
+		}
+	})
+}
+
+func TestTablesValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		tables Tables
+		ok     bool
+	}{
+		{"defaults", TablesWithPrefix(""), true},
+		{"prefix", TablesWithPrefix("test-1."), true},
+		{"slash", TablesWithPrefix("a/b"), false},
+		{"too short", Tables{Books: "B", Similarities: "S"}, false},
+		{"same name", Tables{Books: "Books", Similarities: "Books"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := tt.tables.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	if got := TablesWithPrefix(""); got != (Tables{"Books", "BookSimilarities"}) {
+		t.Errorf("default tables %+v", got)
+	}
+}
+
+func TestValidatePart(t *testing.T) {
+	t.Parallel()
+	ok := Similarity{ISBN: "a", Rank: 1, SimilarISBN: "b", Score: 0.5}
+	with := func(f func(*Similarity)) []Similarity { s := ok; f(&s); return []Similarity{s} }
+	tests := []struct {
+		name  string
+		books []Book
+		sims  []Similarity
+		want  string // substring of the error; "" for no error
+	}{
+		{"valid", []Book{{ISBN: "a"}, {ISBN: "b"}}, []Similarity{ok}, ""},
+		{"empty book isbn", []Book{{ISBN: ""}}, nil, "empty isbn"},
+		{"duplicate book", []Book{{ISBN: "a"}, {ISBN: "a"}}, nil, "duplicate isbn"},
+		{"empty sim isbn", nil, with(func(s *Similarity) { s.ISBN = "" }), "empty isbn"},
+		{"empty similar isbn", nil, with(func(s *Similarity) { s.SimilarISBN = "" }), "empty similar isbn"},
+		{"rank 0", nil, with(func(s *Similarity) { s.Rank = 0 }), "rank 0"},
+		{"NaN score", nil, with(func(s *Similarity) { s.Score = float32(math.NaN()) }), "not finite"},
+		{"Inf score", nil, with(func(s *Similarity) { s.Score = float32(math.Inf(1)) }), "not finite"},
+		{"duplicate sim", nil, []Similarity{ok, ok}, "duplicate key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := validatePart(tt.books, tt.sims)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("validatePart = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateRunID(t *testing.T) {
+	t.Parallel()
+	for id, ok := range map[string]bool{
+		"20260123T101500Z-ab12": true, "run_1:2.x": true, "": false, ".": false, "..": false,
+		".hidden": false, "a/b": false, "a b": false, strings.Repeat("x", 128): true, strings.Repeat("x", 129): false,
+	} {
+		if err := validateRunID(id); (err == nil) != ok {
+			t.Errorf("validateRunID(%q) = %v, want ok=%v", id, err, ok)
+		}
+	}
+}
+
+func TestSamplerIndependentOfOrderAndSegments(t *testing.T) {
+	t.Parallel()
+	var isbns []string
+	for i := range 1000 {
+		isbns = append(isbns, "isbn"+strconv.Itoa(i))
+	}
+	one := newSampler(10, 7)
+	for _, s := range isbns {
+		one.add(s)
+	}
+	want := one.result()
+	if len(want) != 10 {
+		t.Fatalf("sample of %d, want 10", len(want))
+	}
+	segs := []*sampler{newSampler(10, 7), newSampler(10, 7), newSampler(10, 7)}
+	for i := len(isbns) - 1; i >= 0; i-- {
+		segs[i%3].add(isbns[i])
+	}
+	segs[0].merge(segs[1])
+	segs[0].merge(segs[2])
+	if got := segs[0].result(); !reflect.DeepEqual(got, want) {
+		t.Errorf("merged sample %v, want %v", got, want)
+	}
+	other := newSampler(10, 8)
+	for _, s := range isbns {
+		other.add(s)
+	}
+	if reflect.DeepEqual(other.result(), want) {
+		t.Error("seed does not change the sample")
+	}
+}
+
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	var s Summary
+	if s.Verified {
+		t.Error("empty summary verified")
+	}
+	s.AddCheck("a", true, "fine")
+	if !s.Verified || s.Message != "all 1 checks passed" {
+		t.Errorf("after one passing check: %+v", s)
+	}
+	s.AddCheck("stages_succeeded", false, "train failed")
+	if s.Verified || s.Message != "1 of 2 checks failed: stages_succeeded (train failed)" {
+		t.Errorf("after a failing check: %+v", s)
+	}
+	if c, ok := s.Lookup("stages_succeeded"); !ok || c.OK {
+		t.Errorf("Lookup = %+v, %v", c, ok)
+	}
+}

@@ -1,0 +1,264 @@
+package dynamo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// MarshalItemJSON writes item in DynamoDB JSON, the format of the AWS CLI
+// and of S3 exports: {"isbn":{"S":"x"},"rank":{"N":"1"}}. Map keys are
+// sorted and HTML characters are not escaped, so equal items give equal
+// bytes. Set members keep the order they have in item.
+func MarshalItemJSON(item map[string]types.AttributeValue) ([]byte, error) {
+	m := make(map[string]any, len(item))
+	for name, av := range item {
+		v, err := jsonValue(av)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", name, err)
+		}
+		m[name] = v
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// jsonValue turns one attribute value into the tree encoding/json writes
+// as DynamoDB JSON ({"S":...}, {"M":{...}}, ...).
+func jsonValue(av types.AttributeValue) (any, error) {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return map[string]any{"S": v.Value}, nil
+	case *types.AttributeValueMemberN:
+		if !number.MatchString(v.Value) {
+			return nil, fmt.Errorf("invalid number %q", v.Value)
+		}
+		return map[string]any{"N": v.Value}, nil
+	case *types.AttributeValueMemberB:
+		return map[string]any{"B": nonNilBytes(v.Value)}, nil
+	case *types.AttributeValueMemberBOOL:
+		return map[string]any{"BOOL": v.Value}, nil
+	case *types.AttributeValueMemberNULL:
+		if !v.Value {
+			return nil, errors.New("NULL must be true")
+		}
+		return map[string]any{"NULL": true}, nil
+	case *types.AttributeValueMemberSS:
+		return map[string]any{"SS": nonNilStrings(v.Value)}, nil
+	case *types.AttributeValueMemberNS:
+		for _, n := range v.Value {
+			if !number.MatchString(n) {
+				return nil, fmt.Errorf("invalid number %q in NS", n)
+			}
+		}
+		return map[string]any{"NS": nonNilStrings(v.Value)}, nil
+	case *types.AttributeValueMemberBS:
+		bs := make([][]byte, len(v.Value))
+		for i, b := range v.Value {
+			bs[i] = nonNilBytes(b)
+		}
+		return map[string]any{"BS": bs}, nil
+	case *types.AttributeValueMemberL:
+		l := make([]any, len(v.Value))
+		for i, e := range v.Value {
+			x, err := jsonValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("list element %d: %w", i, err)
+			}
+			l[i] = x
+		}
+		return map[string]any{"L": l}, nil
+	case *types.AttributeValueMemberM:
+		m := make(map[string]any, len(v.Value))
+		for k, e := range v.Value {
+			x, err := jsonValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("map key %q: %w", k, err)
+			}
+			m[k] = x
+		}
+		return map[string]any{"M": m}, nil
+	case nil:
+		return nil, errors.New("nil attribute value")
+	default:
+		return nil, fmt.Errorf("unsupported attribute value type %T", av)
+	}
+}
+
+// nonNilBytes and nonNilStrings make empty values encode as "" and [],
+// never null, so they decode back.
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// number is the syntax DynamoDB accepts for N values (no NaN or Inf).
+var number = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// UnmarshalItemJSON reads one item written by MarshalItemJSON (or any
+// DynamoDB JSON item). Each attribute value must be an object with exactly
+// one type key; numbers must be valid DynamoDB numbers.
+func UnmarshalItemJSON(data []byte) (map[string]types.AttributeValue, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("decode item: %w", err)
+	}
+	if raw == nil {
+		return nil, errors.New("decode item: not a JSON object")
+	}
+	item := make(map[string]types.AttributeValue, len(raw))
+	for name, r := range raw {
+		av, err := decodeValue(r)
+		if err != nil {
+			return nil, fmt.Errorf("decode item attribute %q: %w", name, err)
+		}
+		item[name] = av
+	}
+	return item, nil
+}
+
+var jsonNull = []byte("null")
+
+// decodeStrict unmarshals r into v, refusing JSON null (which
+// encoding/json would silently turn into a zero value).
+func decodeStrict(r json.RawMessage, v any) error {
+	if bytes.Equal(bytes.TrimSpace(r), jsonNull) {
+		return errors.New("null value")
+	}
+	return json.Unmarshal(r, v)
+}
+
+func decodeValue(r json.RawMessage) (types.AttributeValue, error) {
+	var typed map[string]json.RawMessage
+	if err := decodeStrict(r, &typed); err != nil {
+		return nil, err
+	}
+	if len(typed) != 1 {
+		keys := make([]string, 0, len(typed))
+		for k := range typed {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return nil, fmt.Errorf("want exactly one type key, got %q", keys)
+	}
+	var typ string
+	var v json.RawMessage
+	for k, x := range typed { // exactly one
+		typ, v = k, x
+	}
+	switch typ {
+	case "S":
+		var s string
+		if err := decodeStrict(v, &s); err != nil {
+			return nil, fmt.Errorf("S: %w", err)
+		}
+		return &types.AttributeValueMemberS{Value: s}, nil
+	case "N":
+		var s string
+		if err := decodeStrict(v, &s); err != nil {
+			return nil, fmt.Errorf("N: %w", err)
+		}
+		if !number.MatchString(s) {
+			return nil, fmt.Errorf("N: invalid number %q", s)
+		}
+		return &types.AttributeValueMemberN{Value: s}, nil
+	case "B":
+		var b []byte
+		if err := decodeStrict(v, &b); err != nil {
+			return nil, fmt.Errorf("B: %w", err)
+		}
+		return &types.AttributeValueMemberB{Value: nonNilBytes(b)}, nil
+	case "BOOL":
+		var b bool
+		if err := decodeStrict(v, &b); err != nil {
+			return nil, fmt.Errorf("BOOL: %w", err)
+		}
+		return &types.AttributeValueMemberBOOL{Value: b}, nil
+	case "NULL":
+		var b bool
+		if err := decodeStrict(v, &b); err != nil {
+			return nil, fmt.Errorf("NULL: %w", err)
+		}
+		if !b {
+			return nil, errors.New("NULL must be true")
+		}
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case "SS", "NS":
+		var ss []string
+		if err := decodeStrict(v, &ss); err != nil {
+			return nil, fmt.Errorf("%s: %w", typ, err)
+		}
+		ss = nonNilStrings(ss)
+		if typ == "SS" {
+			return &types.AttributeValueMemberSS{Value: ss}, nil
+		}
+		for _, n := range ss {
+			if !number.MatchString(n) {
+				return nil, fmt.Errorf("NS: invalid number %q", n)
+			}
+		}
+		return &types.AttributeValueMemberNS{Value: ss}, nil
+	case "BS":
+		var raws []json.RawMessage
+		if err := decodeStrict(v, &raws); err != nil {
+			return nil, fmt.Errorf("BS: %w", err)
+		}
+		bs := make([][]byte, len(raws))
+		for i, e := range raws {
+			if err := decodeStrict(e, &bs[i]); err != nil {
+				return nil, fmt.Errorf("BS element %d: %w", i, err)
+			}
+			bs[i] = nonNilBytes(bs[i])
+		}
+		return &types.AttributeValueMemberBS{Value: bs}, nil
+	case "L":
+		var raws []json.RawMessage
+		if err := decodeStrict(v, &raws); err != nil {
+			return nil, fmt.Errorf("L: %w", err)
+		}
+		l := make([]types.AttributeValue, len(raws))
+		for i, e := range raws {
+			av, err := decodeValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("L element %d: %w", i, err)
+			}
+			l[i] = av
+		}
+		return &types.AttributeValueMemberL{Value: l}, nil
+	case "M":
+		var raws map[string]json.RawMessage
+		if err := decodeStrict(v, &raws); err != nil {
+			return nil, fmt.Errorf("M: %w", err)
+		}
+		m := make(map[string]types.AttributeValue, len(raws))
+		for k, e := range raws {
+			av, err := decodeValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("M key %q: %w", k, err)
+			}
+			m[k] = av
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	default:
+		return nil, fmt.Errorf("unknown type key %q", typ)
+	}
+}

@@ -1,0 +1,161 @@
+package tasks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/betterread/pipeline/shared/als"
+	"github.com/betterread/pipeline/shared/similarity"
+)
+
+// PlanVersion is bumped when Plan changes shape; workers reject plans they
+// do not understand.
+const PlanVersion = 1
+
+// Plan is everything a run needs to be carried out by any coordinator and
+// worker: inputs, algorithm parameters, block layout and output target. It
+// is written to the block store before the run is enqueued and never
+// changes afterwards. It holds no secrets.
+type Plan struct {
+	Version    int               `json:"version"`
+	Run        string            `json:"run"`
+	Books      string            `json:"books"`   // path or s3:// URL of Books.csv
+	Ratings    string            `json:"ratings"` // path or s3:// URL of Ratings.csv
+	Prepare    PrepareParams     `json:"prepare"`
+	ALS        als.Params        `json:"als"`
+	Similarity similarity.Params `json:"similarity"`
+	// BlockRows is the number of rows (users, books, or query books) per
+	// block task. It changes how work is split, never the result.
+	BlockRows int          `json:"block_rows"`
+	Target    TargetSpec   `json:"target"`
+	Verify    VerifyParams `json:"verify"`
+}
+
+// PrepareParams are the filtering and split parameters of the prepare stage.
+type PrepareParams struct {
+	MinUserRatings int     `json:"min_user_ratings"` // users need at least this many explicit ratings
+	MinBookRatings int     `json:"min_book_ratings"` // then books need at least this many
+	TestFraction   float64 `json:"test_fraction"`    // share of ratings held out for the test RMSE
+	Seed           int64   `json:"seed"`             // seeds the split hash
+}
+
+// TargetSpec says where the two output tables go.
+type TargetSpec struct {
+	Kind string `json:"kind"` // "files" or "dynamodb"
+	// Dir is the output directory of a files target.
+	Dir string `json:"dir,omitempty"`
+	// Endpoint overrides the DynamoDB endpoint (DynamoDB Local); empty means
+	// AWS's regional endpoint. Region is the AWS region.
+	Endpoint string `json:"endpoint,omitempty"`
+	Region   string `json:"region,omitempty"`
+	// Table names.
+	BooksTable        string `json:"books_table"`
+	SimilaritiesTable string `json:"similarities_table"`
+	// WriteRate bounds items written per second per load task; 0 is
+	// unlimited.
+	WriteRate float64 `json:"write_rate,omitempty"`
+}
+
+// VerifyParams are the verify stage's thresholds.
+type VerifyParams struct {
+	MinBooks        int64 `json:"min_books"`
+	MinSimilarities int64 `json:"min_similarities"`
+	Sample          int   `json:"sample"`
+}
+
+// Validate reports every problem with the plan at once.
+func (p Plan) Validate() error {
+	var errs []error
+	if p.Version != PlanVersion {
+		errs = append(errs, fmt.Errorf("plan version %d, this build understands %d", p.Version, PlanVersion))
+	}
+	errs = append(errs, checkRun(p.Run))
+	if p.Books == "" {
+		errs = append(errs, errors.New("no Books.csv input"))
+	}
+	if p.Ratings == "" {
+		errs = append(errs, errors.New("no Ratings.csv input"))
+	}
+	if p.Prepare.MinUserRatings < 1 {
+		errs = append(errs, fmt.Errorf("min user ratings %d < 1", p.Prepare.MinUserRatings))
+	}
+	if p.Prepare.MinBookRatings < 1 {
+		errs = append(errs, fmt.Errorf("min book ratings %d < 1", p.Prepare.MinBookRatings))
+	}
+	if !(p.Prepare.TestFraction >= 0 && p.Prepare.TestFraction < 1) {
+		errs = append(errs, fmt.Errorf("test fraction %v outside [0,1)", p.Prepare.TestFraction))
+	}
+	if err := p.ALS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.Similarity.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if p.BlockRows < 1 {
+		errs = append(errs, fmt.Errorf("block rows %d < 1", p.BlockRows))
+	}
+	switch p.Target.Kind {
+	case "files":
+		if p.Target.Dir == "" {
+			errs = append(errs, errors.New("files target without a directory"))
+		}
+	case "dynamodb":
+	default:
+		errs = append(errs, fmt.Errorf("target kind %q is neither files nor dynamodb", p.Target.Kind))
+	}
+	if p.Target.BooksTable == "" || p.Target.SimilaritiesTable == "" {
+		errs = append(errs, errors.New("empty table name"))
+	}
+	return errors.Join(errs...)
+}
+
+// DecodePlan parses and validates a stored plan.
+func DecodePlan(data []byte) (Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("decode plan: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("plan of run %s: %w", p.Run, err)
+	}
+	return p, nil
+}
+
+// Layout is the block layout prepare settles: how many users and items the
+// model has and how they are cut into blocks. Written by the coordinator at
+// the end of prepare, read by every block task.
+type Layout struct {
+	Users     int `json:"users"`
+	Items     int `json:"items"`
+	BlockRows int `json:"block_rows"`
+	// Catalog is the number of books that take part in similarity and load:
+	// books with metadata and a non-zero factor. Set after training.
+	Catalog int `json:"catalog,omitempty"`
+}
+
+// Rows is the number of rows on side ("users" or "items").
+func (l Layout) Rows(side string) int {
+	if side == "users" {
+		return l.Users
+	}
+	return l.Items
+}
+
+// Blocks is the number of blocks n rows make.
+func (l Layout) Blocks(n int) int { return (n + l.BlockRows - 1) / l.BlockRows }
+
+// Range is the half-open row range of block b of n rows.
+func (l Layout) Range(b, n int) (start, end int) {
+	start = b * l.BlockRows
+	end = min(start+l.BlockRows, n)
+	return start, end
+}
+
+// Other is the side an ALS half-iteration holds fixed.
+func Other(side string) string {
+	if side == "users" {
+		return "items"
+	}
+	return "users"
+}

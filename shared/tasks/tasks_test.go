@@ -1,0 +1,103 @@
+package tasks
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+)
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	t.Run("pipeline:run", func(t *testing.T) {
+		task, err := NewPipelineRun("r-abc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParsePipelineRun(task.Payload())
+		if err != nil || got.Run != "r-abc" || task.Type() != TypePipelineRun {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+	t.Run("als:solve", func(t *testing.T) {
+		p := ALSSolve{Run: "r-1", Iteration: 3, Side: "users", Block: 7}
+		task, err := NewALSSolve(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseALSSolve(task.Payload())
+		if err != nil || got != p {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+		if p.ID() != "r-1:als:003:users:00007" {
+			t.Fatalf("id %q", p.ID())
+		}
+	})
+	t.Run("sim:topk", func(t *testing.T) {
+		p := SimTopK{Run: "r-1", Block: 2}
+		task, err := NewSimTopK(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseSimTopK(task.Payload())
+		if err != nil || got != p {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+	t.Run("load:write", func(t *testing.T) {
+		p := LoadWrite{Run: "r-1", Block: 0}
+		task, err := NewLoadWrite(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseLoadWrite(task.Payload())
+		if err != nil || got != p {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+}
+
+func TestBadPayloadsSkipRetry(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		payload string
+		parse   func([]byte) error
+		want    string
+	}{
+		{"not json", `{`, func(b []byte) error { _, err := ParseALSSolve(b); return err }, "decode als:solve"},
+		{"bad side", `{"run":"r","iteration":1,"side":"books","block":0}`, func(b []byte) error { _, err := ParseALSSolve(b); return err }, "neither users nor items"},
+		{"iteration 0", `{"run":"r","iteration":0,"side":"users","block":0}`, func(b []byte) error { _, err := ParseALSSolve(b); return err }, "iteration 0"},
+		{"negative block", `{"run":"r","block":-1}`, func(b []byte) error { _, err := ParseSimTopK(b); return err }, "negative block"},
+		{"run with slash", `{"run":"../x","block":1}`, func(b []byte) error { _, err := ParseLoadWrite(b); return err }, "outside"},
+		{"empty run", `{}`, func(b []byte) error { _, err := ParsePipelineRun(b); return err }, "empty run id"},
+		{"oversized", `{"run":"` + strings.Repeat("a", MaxPayloadBytes) + `"}`, func(b []byte) error { _, err := ParsePipelineRun(b); return err }, "exceeds"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			err := c.parse([]byte(c.payload))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("error %v does not wrap asynq.SkipRetry", err)
+			}
+		})
+	}
+}
+
+func FuzzParseALSSolve(f *testing.F) {
+	f.Add([]byte(`{"run":"r-1","iteration":1,"side":"items","block":0}`))
+	f.Add([]byte(`{"run":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseALSSolve(data)
+		if err != nil {
+			return
+		}
+		if _, err := NewALSSolve(p); err != nil {
+			t.Fatalf("parsed payload %+v does not rebuild: %v", p, err)
+		}
+	})
+}
