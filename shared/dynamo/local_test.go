@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -205,7 +206,7 @@ func TestDynamoDBLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		book := Book{ISBN: "e1", Title: "", Author: "Caf\xe9", Year: 0}
-		scores := []float32{0.5, 1e-7, 1.0 / 3, -0.25, 0}
+		scores := []float32{0.5, 1e-7, 1.0 / 3, -0.25, 0, float32(math.Copysign(0, -1)), -1}
 		var sims []Similarity
 		for i, s := range scores {
 			sims = append(sims, Similarity{ISBN: "e1", Rank: i + 1, SimilarISBN: "e" + strconv.Itoa(i+2), Score: s})

@@ -23,8 +23,8 @@ import (
 type S3Config struct {
 	// Bucket holds the objects; it must exist.
 	Bucket string
-	// Prefix is put before every key ("runs/" stores key "a" as
-	// "runs/a"); a missing trailing slash is added.
+	// Prefix is put before every key ("runs" and "/runs/" both store key
+	// "a" as "runs/a").
 	Prefix string
 	// Endpoint is the base URL of an S3-compatible server such as MinIO
 	// ("http://127.0.0.1:9000"); empty means AWS.
@@ -43,8 +43,8 @@ func (c S3Config) Validate() error {
 	if err := validateBucket(c.Bucket); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Prefix != "" {
-		if err := validatePrefix(strings.TrimSuffix(c.Prefix, "/") + "/"); err != nil {
+	if p := strings.Trim(c.Prefix, "/"); p != "" { // as NewS3FromClient normalises it
+		if err := validatePrefix(p + "/"); err != nil {
 			errs = append(errs, fmt.Errorf("prefix: %w", err))
 		}
 	}

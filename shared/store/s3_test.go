@@ -31,10 +31,11 @@ func newBucket(t *testing.T, m *testenv.MinIO) string {
 }
 
 // TestS3 runs the S3 tests against one MinIO server; each subtest works in
-// buckets of its own.
+// buckets of its own. It is not parallel so that OpenFromEnv, which sets
+// environment variables, may run first; the rest then run in parallel.
 func TestS3(t *testing.T) {
-	t.Parallel()
 	m := testenv.StartMinIO(t)
+	t.Run("OpenFromEnv", func(t *testing.T) { testOpenS3FromEnv(t, m) })
 	t.Run("Conformance", func(t *testing.T) {
 		t.Parallel()
 		client := m.Client()
@@ -168,11 +169,10 @@ func testS3Errors(t *testing.T, m *testenv.MinIO) {
 	})
 }
 
-// TestOpenS3FromEnv points Open, OpenURL and StatURL at MinIO through the
+// testOpenS3FromEnv points Open, OpenURL and StatURL at MinIO through the
 // environment, as the binaries are configured. It sets environment
 // variables, so it does not run in parallel.
-func TestOpenS3FromEnv(t *testing.T) {
-	m := testenv.StartMinIO(t)
+func testOpenS3FromEnv(t *testing.T, m *testenv.MinIO) {
 	for _, kv := range m.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
