@@ -81,8 +81,10 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err != nil {
 		return err
 	}
-	logger = logger.With("run_id", plan.Run)
-	if err := storePlan(ctx, st, plan, c.Fresh, logger); err != nil {
+	// The services get the plain logger: the pipeline runner adds run_id
+	// to its own lines, as it serves any run.
+	runLog := logger.With("run_id", plan.Run)
+	if err := storePlan(ctx, st, plan, c.Fresh, runLog); err != nil {
 		return err
 	}
 
@@ -99,9 +101,9 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if _, err := svc.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue run %s: %w", plan.Run, err)
 	}
-	logger.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
+	runLog.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
 
-	disp := newDisplay(stderr, c.Progress, logger)
+	disp := newDisplay(stderr, c.Progress, runLog)
 	state, err := waitRun(ctx, svc, plan.Run, disp)
 	disp.finish()
 	if err != nil {

@@ -205,6 +205,51 @@ func FuzzUnmarshalItemJSON(f *testing.F) {
 	})
 }
 
+// flatSamples are inputs near the fast path's edge: each must decode the
+// same through UnmarshalItemJSON as through the general path.
+var flatSamples = []string{
+	`{"isbn":{"S":"x"},"rank":{"N":"1"}}`,
+	`{}`, `{"a":{"S":""}}`, `{"a":{"s":"x"}}`, `{"a":{"S":"x","N":"1"}}`,
+	`{"a":{"S":"x"},"a":{"S":"y"}}`, `{"a":{"N":"NaN"}}`, `{"a":{"N":"-1.5e3"}}`,
+	`{"a":{"S":"x"}} `, `{"a":{"S":"x"}}x`, `{"a":{"S":"x"},}`, `{"a":{"S":"caf\u00e9"}}`,
+	"{\"a\":{\"S\":\"caf\xe9\"}}", "{\"a\":{\"S\":\"tab\there\"}}", `{"a":{"S":null}}`,
+	`{"a":{"BOOL":true}}`, `{ "a":{"S":"x"}}`, `{"a":{"S":"Søren Walker"}}`,
+}
+
+func TestUnmarshalFlatMatchesGeneral(t *testing.T) {
+	t.Parallel()
+	for _, s := range flatSamples {
+		checkFlatMatchesGeneral(t, []byte(s))
+	}
+	if _, ok := unmarshalFlatItem([]byte(`{"isbn":{"S":"x"},"rank":{"N":"1"}}`)); !ok {
+		t.Error("the compact form MarshalItemJSON writes did not take the fast path")
+	}
+}
+
+func checkFlatMatchesGeneral(t *testing.T, data []byte) {
+	t.Helper()
+	got, gotErr := UnmarshalItemJSON(data)
+	want, wantErr := unmarshalItemGeneral(data)
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("%q: UnmarshalItemJSON error %v, general path error %v", data, gotErr, wantErr)
+	}
+	if gotErr != nil {
+		return
+	}
+	a, err1 := MarshalItemJSON(got)
+	b, err2 := MarshalItemJSON(want)
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		t.Fatalf("%q: fast path gives %s, general path %s (%v, %v)", data, a, b, err1, err2)
+	}
+}
+
+func FuzzUnmarshalFlatMatchesGeneral(f *testing.F) {
+	for _, s := range flatSamples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkFlatMatchesGeneral)
+}
+
 func TestTablesValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
