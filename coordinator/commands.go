@@ -14,6 +14,7 @@ const usage = `usage: coordinator <command> [flags]
 commands:
   run       carry out one run: validate, prepare, train, similarity, load, verify
   serve     take pipeline runs from Redis (cluster mode)
+  verify    check a finished run's tables again (prints the verify summary JSON)
   generate  write a synthetic Books.csv and Ratings.csv
 
 Run 'coordinator <command> -h' for its flags.`
@@ -21,8 +22,14 @@ Run 'coordinator <command> -h' for its flags.`
 // errUsage marks a command-line mistake (exit status 2).
 var errUsage = errors.New("usage")
 
+// usageError marks a command-line mistake without adding to its message.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
+	var u usageError
+	if errors.Is(err, errUsage) || errors.As(err, &u) {
 		return 2
 	}
 	return 1
@@ -38,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
 	case "serve":
 		return serveCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
+	case "verify":
+		return verifyCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
 	case "generate":
 		return generateCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
 	case "-h", "-help", "--help", "help":

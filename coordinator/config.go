@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/betterread/pipeline/shared/als"
 	"github.com/betterread/pipeline/shared/connect"
@@ -25,8 +26,11 @@ type runConfig struct {
 	Workers   int
 	BlockRows int
 
-	TablePrefix string
-	WriteRate   float64
+	TablePrefix   string
+	WriteRate     float64
+	RunWriteRate  float64
+	WriteDeadline time.Duration
+	TaskRetries   int
 
 	Verify tasks.VerifyParams
 
@@ -55,7 +59,10 @@ func (c *runConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f.Int(&c.Workers, "workers", "BETTERREAD_WORKERS", runtime.NumCPU(), "block tasks this process runs at once; 0 leaves block work to worker processes")
 	f.Int(&c.BlockRows, "block-rows", "BETTERREAD_BLOCK_ROWS", 4096, "rows (users or books) per block task; changes the split of work, never the result")
 	f.String(&c.TablePrefix, "table-prefix", "BETTERREAD_TABLE_PREFIX", "", "prefix of the table names Books and BookSimilarities")
-	f.Float(&c.WriteRate, "write-rate", "BETTERREAD_WRITE_RATE", 0, "items per second each load task writes at most; 0 is unlimited")
+	f.Float(&c.WriteRate, "write-rate", "BETTERREAD_WRITE_RATE", 0, "DynamoDB items per second each worker process writes at most; 0 is unlimited")
+	f.Float(&c.RunWriteRate, "run-write-rate", "BETTERREAD_RUN_WRITE_RATE", 0, "DynamoDB items per second all workers together write for the run (counted in Redis; at least 25); 0 is unlimited")
+	f.Duration(&c.WriteDeadline, "write-deadline", "BETTERREAD_WRITE_DEADLINE", tasks.DefaultWriteDeadline, "how long one DynamoDB batch may be retried before its load task fails")
+	f.Int(&c.TaskRetries, "task-retries", "BETTERREAD_TASK_RETRIES", tasks.BlockMaxRetry, "how often a failing block task is retried before the run fails")
 	f.Int64(&c.Verify.MinBooks, "min-books", "BETTERREAD_MIN_BOOKS", 1000, "verify: at least this many books (the seed's 1000)")
 	f.Int64(&c.Verify.MinSimilarities, "min-similarities", "BETTERREAD_MIN_SIMILARITIES", 10000, "verify: at least this many similarity rows (the seed's 10000)")
 	f.Int(&c.Verify.Sample, "verify-sample", "BETTERREAD_VERIFY_SAMPLE", 50, "verify: books whose neighbours are read back and checked")
@@ -101,6 +108,15 @@ func (c *runConfig) validate() error {
 	}
 	if c.WriteRate < 0 {
 		errs = append(errs, fmt.Errorf("--write-rate %v is negative", c.WriteRate))
+	}
+	if c.WriteDeadline <= 0 {
+		errs = append(errs, fmt.Errorf("--write-deadline %v must be positive", c.WriteDeadline))
+	}
+	if c.TaskRetries < 0 {
+		errs = append(errs, fmt.Errorf("--task-retries %d is negative", c.TaskRetries))
+	}
+	if r := c.RunWriteRate; r != 0 && !(r >= 25) {
+		errs = append(errs, fmt.Errorf("--run-write-rate %v: want 0 (no limit) or at least 25 items/s, one batch a second", r))
 	}
 	switch c.Progress {
 	case "auto", "bar", "log", "off":

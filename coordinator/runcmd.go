@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/hibiken/asynq"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
@@ -27,6 +28,10 @@ import (
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
+
+// dynamoDBOptions adjust the DynamoDB clients of `run` and `verify`; only
+// tests set it, to add fault-injecting SDK middleware.
+var dynamoDBOptions []func(*dynamodb.Options)
 
 func runCommand(ctx context.Context, args []string, env connect.Env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("coordinator run", flag.ContinueOnError)
@@ -42,6 +47,7 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	c.conn.DynamoDBOptions = dynamoDBOptions
 	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
 	if err != nil {
 		return err
@@ -139,9 +145,10 @@ func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
 		Target: tasks.TargetSpec{
 			Kind: "files", Dir: c.Out,
 			BooksTable: c.TablePrefix + "Books", SimilaritiesTable: c.TablePrefix + "BookSimilarities",
-			WriteRate: c.WriteRate,
+			WriteRate: c.WriteRate, RunWriteRate: c.RunWriteRate, WriteDeadline: c.WriteDeadline.Seconds(),
 		},
-		Verify: c.Verify,
+		Verify:  c.Verify,
+		Retries: &c.TaskRetries,
 	}
 	p.Prepare.Seed = c.ALS.Seed
 	if c.conn.DynamoDB != "" {
@@ -233,7 +240,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 		return nil, fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
 	}
 	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, conn: conn}
-	targets := handlers.TargetOpener(conn.Targets())
+	targets := handlers.TargetOpener(conn.Targets(rc))
 	if workers > 0 {
 		deps := &handlers.Deps{
 			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets,

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	fetched := new(atomic.Int64)
 	deps := &handlers.Deps{
-		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(),
+		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc),
 		Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
 		Logger: logger, Fetched: fetched,
 	}

@@ -17,6 +17,7 @@ type blockTask struct {
 	task *asynq.Task
 	id   string
 	key  string
+	opts []asynq.Option // enqueue options over the task's own
 }
 
 // Barrier timing. The store is the source of truth: a block is done when
@@ -65,7 +66,7 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 				return t, fmt.Errorf("delete stale task %s: %w", bt.id, err)
 			}
 		}
-		if err := r.enqueue(ctx, bt.task); err != nil {
+		if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
 			return t, err
 		}
 		t.Enqueued++
@@ -109,7 +110,7 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 			switch {
 			case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 				// Redis lost it (restart without persistence, flush): enqueue again.
-				if err := r.enqueue(ctx, bt.task); err != nil {
+				if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
 					return t, err
 				}
 				t.Requeued++
@@ -126,7 +127,7 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 					if err := r.Inspector.DeleteTask(tasks.QueueBlocks, bt.id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 						return t, fmt.Errorf("delete stale task %s: %w", bt.id, err)
 					}
-					if err := r.enqueue(ctx, bt.task); err != nil {
+					if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
 						return t, err
 					}
 					delete(suspect, bt.id)
@@ -140,8 +141,8 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 
 // enqueue adds a task; an id that already exists is success (the task is
 // queued, running, or done).
-func (r *Runner) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := r.Client.EnqueueContext(ctx, t)
+func (r *Runner) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
+	_, err := r.Client.EnqueueContext(ctx, t, opts...)
 	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}

@@ -27,7 +27,13 @@ type Report struct {
 	Tables map[string]int64 `json:"tables"`
 	// WriteRetries counts batches retried for throttling or unprocessed
 	// items during the load.
-	WriteRetries int64             `json:"write_retries"`
+	WriteRetries int64 `json:"write_retries"`
+	// WriteStats sums the load tasks' writer statistics (batches,
+	// throttles, unprocessed items, errors retried).
+	WriteStats *dynamo.WriteStats `json:"write_stats,omitempty"`
+	// StaleDeleted counts, per table, the items of earlier runs the commit
+	// removed after the verified load.
+	StaleDeleted map[string]int64  `json:"stale_deleted,omitempty"`
 	Verify       *dynamo.Summary   `json:"verify,omitempty"`
 	Tasks        map[string]Tasks  `json:"tasks"`
 	Bytes        map[string]int64  `json:"bytes,omitempty"`
@@ -138,6 +144,13 @@ func (r *Report) WriteSummary(w io.Writer) {
 	}
 	if len(r.Tables) > 0 {
 		p("tables:%s\n", reasons(r.Tables))
+	}
+	if ws := r.WriteStats; ws != nil && (ws.Throttles+ws.Unprocessed+ws.Errors) > 0 {
+		p("write retries: %d throttles, %d unprocessed items in %d resends, %d other errors, %.1fs backing off\n",
+			ws.Throttles, ws.Unprocessed, ws.UnprocessedRetries, ws.Errors, ws.Backoff.Seconds())
+	}
+	if len(r.StaleDeleted) > 0 {
+		p("removed from earlier runs:%s\n", reasons(r.StaleDeleted))
 	}
 	if r.Verify != nil {
 		p("verify: verified=%v: %s\n", r.Verify.Verified, r.Verify.Message)

@@ -53,6 +53,11 @@ func (r *Runner) ProcessTask(ctx context.Context, t *asynq.Task) error {
 var ErrNotVerified = errors.New("output not verified")
 
 // run is the state of one run in progress.
+// block is one task of a barrier, retried as often as the plan says.
+func (x *run) block(t *asynq.Task, id, key string) blockTask {
+	return blockTask{task: t, id: id, key: key, opts: []asynq.Option{asynq.MaxRetry(x.plan.TaskRetries())}}
+}
+
 type run struct {
 	*Runner
 	plan   tasks.Plan
@@ -275,7 +280,7 @@ func (x *run) train(ctx context.Context) (bool, error) {
 				if err != nil {
 					return false, err
 				}
-				bts = append(bts, blockTask{task: t, id: p.ID(), key: x.keys.Factors(it, side, b)})
+				bts = append(bts, x.block(t, p.ID(), x.keys.Factors(it, side, b)))
 			}
 			step := fmt.Sprintf("iteration %d/%d %s", it, iters, side)
 			stepStart := time.Now()
@@ -434,7 +439,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		bts = append(bts, blockTask{task: t, id: p.ID(), key: x.keys.TopK(b)})
+		bts = append(bts, x.block(t, p.ID(), x.keys.TopK(b)))
 	}
 	stepStart := time.Now()
 	tk, err := x.await(ctx, x.keys.TopKPrefix(), bts, func(done, total int) {
@@ -478,15 +483,13 @@ func (x *run) sample(ctx context.Context) error {
 	return nil
 }
 
-// load writes the tables through load tasks, then commits: the target
-// drops what earlier runs left behind. A run that fails before the commit
-// leaves the previous output in place.
+// load writes the tables through load tasks and sums what they wrote.
 func (x *run) load(ctx context.Context) (bool, error) {
 	l, err := x.catalogLayout(ctx)
 	if err != nil {
 		return false, err
 	}
-	target, err := x.Targets(ctx, x.plan.Target)
+	target, err := x.Targets(ctx, x.plan.Run, x.plan.Target)
 	if err != nil {
 		return false, fmt.Errorf("open %s target: %w", x.plan.Target.Kind, err)
 	}
@@ -501,7 +504,7 @@ func (x *run) load(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		bts = append(bts, blockTask{task: t, id: p.ID(), key: x.keys.Load(b)})
+		bts = append(bts, x.block(t, p.ID(), x.keys.Load(b)))
 	}
 	stepStart := time.Now()
 	tk, err := x.await(ctx, x.keys.LoadPrefix(), bts, func(done, total int) {
@@ -524,21 +527,17 @@ func (x *run) load(ctx context.Context) (bool, error) {
 	}
 	x.rep.Tables[x.plan.Target.BooksTable] = written.Books
 	x.rep.Tables[x.plan.Target.SimilaritiesTable] = written.Similarities
-	committed, err := exists(ctx, x.Store, x.keys.Committed())
-	if err != nil || committed {
-		return committed, err
-	}
-	deleted, err := target.Commit(ctx, x.plan.Run, written)
-	if err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
-	x.log.Info("committed", "books", written.Books, "similarities", written.Similarities,
-		"stale_books_deleted", deleted.Books, "stale_similarities_deleted", deleted.Similarities)
-	return false, putJSON(ctx, x.Store, x.keys.Committed(), map[string]any{"written": written, "deleted": deleted, "stats": stats})
+	x.rep.WriteStats = &stats
+	return false, nil
 }
 
+// verify checks the run's items as the seed's verify Lambda does, and
+// more, then commits: the target removes what earlier runs left behind
+// (DESIGN.md: "after a verified load"). A run that fails before the commit
+// leaves the previous output in place. A run resumed after its commit
+// verifies the committed tables again.
 func (x *run) verify(ctx context.Context) (bool, error) {
-	target, err := x.Targets(ctx, x.plan.Target)
+	target, err := x.Targets(ctx, x.plan.Run, x.plan.Target)
 	if err != nil {
 		return false, fmt.Errorf("open %s target: %w", x.plan.Target.Kind, err)
 	}
@@ -561,7 +560,18 @@ func (x *run) verify(ctx context.Context) (bool, error) {
 	if !sum.Verified {
 		return false, fmt.Errorf("%s: %w", sum.Message, ErrNotVerified)
 	}
-	return false, nil
+	committed, err := exists(ctx, x.Store, x.keys.Committed())
+	if err != nil || committed {
+		return committed, err
+	}
+	deleted, err := target.Commit(ctx, x.plan.Run, expected)
+	if err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	x.rep.StaleDeleted = map[string]int64{x.plan.Target.BooksTable: deleted.Books, x.plan.Target.SimilaritiesTable: deleted.Similarities}
+	x.log.Info("committed", "books", expected.Books, "similarities", expected.Similarities,
+		"stale_books_deleted", deleted.Books, "stale_similarities_deleted", deleted.Similarities)
+	return false, putJSON(ctx, x.Store, x.keys.Committed(), map[string]any{"written": expected, "deleted": deleted})
 }
 
 func readKey(ctx context.Context, st store.Store, key string) ([]byte, error) {

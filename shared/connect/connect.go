@@ -10,12 +10,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"time"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/time/rate"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/handlers"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -30,6 +34,10 @@ type Config struct {
 	DynamoDB      string // DynamoDB endpoint URL; empty means AWS's regional endpoint
 	Region        string
 	CacheBytes    int64 // worker cache bound
+	// DynamoDBOptions adjust every DynamoDB client made from this config
+	// (not a flag: for programs that embed the pipeline, and for tests
+	// that add SDK middleware).
+	DynamoDBOptions []func(*dynamodb.Options)
 }
 
 // Env reads environment variables; os.Getenv in main, a map in tests.
@@ -81,24 +89,63 @@ func (c *Config) OpenStore(ctx context.Context) (store.Store, error) {
 	return store.Open(ctx, c.Store)
 }
 
-// Targets returns the opener of output targets: DynamoDB clients are made
-// once per endpoint and region, files targets per directory.
-func (c *Config) Targets() func(ctx context.Context, spec tasks.TargetSpec) (dynamo.Target, error) {
-	return func(ctx context.Context, spec tasks.TargetSpec) (dynamo.Target, error) {
-		tables := dynamo.Tables{Books: spec.BooksTable, Similarities: spec.SimilaritiesTable}
-		switch spec.Kind {
-		case "files":
-			return dynamo.NewFileTarget(spec.Dir, tables), nil
-		case "dynamodb":
-			endpoint := firstNonEmpty(c.DynamoDB, spec.Endpoint)
-			client, err := dynamo.NewClient(ctx, endpoint, firstNonEmpty(spec.Region, c.Region))
-			if err != nil {
-				return nil, err
-			}
-			return dynamo.NewDynamoTarget(client, tables, dynamo.WriterOptions{Rate: spec.WriteRate, Deadline: 10 * time.Minute}), nil
-		}
+// Targets returns the opener of output targets. DynamoDB clients are made
+// once per endpoint and region, and a plan's per-worker write rate is one
+// limiter shared by all the process's load tasks; a run-wide write rate is
+// counted in Redis through redis (nil: no run-wide limit is possible, and
+// a plan that asks for one fails to open).
+func (c *Config) Targets(redis redis.UniversalClient) func(ctx context.Context, run string, spec tasks.TargetSpec) (dynamo.Target, error) {
+	o := &targetOpener{conn: c, redis: redis, clients: map[[2]string]*dynamodb.Client{}, limiters: map[string]*rate.Limiter{}}
+	return o.open
+}
+
+type targetOpener struct {
+	conn     *Config
+	redis    redis.UniversalClient
+	mu       sync.Mutex
+	clients  map[[2]string]*dynamodb.Client // endpoint, region
+	limiters map[string]*rate.Limiter       // endpoint, region, tables, rate
+}
+
+func (o *targetOpener) open(ctx context.Context, run string, spec tasks.TargetSpec) (dynamo.Target, error) {
+	tables := dynamo.Tables{Books: spec.BooksTable, Similarities: spec.SimilaritiesTable}
+	switch spec.Kind {
+	case "files":
+		return dynamo.NewFileTarget(spec.Dir, tables), nil
+	case "dynamodb":
+	default:
 		return nil, fmt.Errorf("unknown target kind %q", spec.Kind)
 	}
+	endpoint := firstNonEmpty(o.conn.DynamoDB, spec.Endpoint)
+	region := firstNonEmpty(spec.Region, o.conn.Region)
+	opts := dynamo.WriterOptions{Deadline: spec.Deadline()}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	client := o.clients[[2]string{endpoint, region}]
+	if client == nil {
+		var err error
+		if client, err = dynamo.NewClient(ctx, endpoint, region, o.conn.DynamoDBOptions...); err != nil {
+			return nil, err
+		}
+		o.clients[[2]string{endpoint, region}] = client
+	}
+	if spec.WriteRate > 0 {
+		key := fmt.Sprintf("%s|%s|%s|%s|%g", endpoint, region, tables.Books, tables.Similarities, spec.WriteRate)
+		l := o.limiters[key]
+		if l == nil {
+			// A burst of one batch spaces the calls evenly.
+			l = rate.NewLimiter(rate.Limit(spec.WriteRate), dynamo.MaxBatch)
+			o.limiters[key] = l
+		}
+		opts.Limiters = append(opts.Limiters, l)
+	}
+	if spec.RunWriteRate > 0 {
+		if o.redis == nil {
+			return nil, fmt.Errorf("run %s asks for a run-wide write rate, which needs Redis", run)
+		}
+		opts.Limiters = append(opts.Limiters, handlers.NewRunRateLimiter(o.redis, run, spec.RunWriteRate))
+	}
+	return dynamo.NewDynamoTarget(client, tables, opts), nil
 }
 
 func firstNonEmpty(s ...string) string {

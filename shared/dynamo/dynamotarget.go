@@ -101,14 +101,34 @@ func (d *DynamoTarget) WritePart(ctx context.Context, runID string, part int, bo
 // that exist. It scans each table in parallel segments, filtering on
 // run_id, and deletes what the scan returns with BatchWriteItem; the same
 // scan counts the run's own items (ScannedCount − Count), and Commit fails
-// if they differ from written — after the deletes, since a second scan
-// just to check first would double the cost of a check Verify already
-// made. deleted counts other runs' items whose keys this run did not
+// if they differ from written. The counts are also confirmed before any
+// delete (a COUNT scan of each table), so that a load that lost items
+// never removes the previous output. deleted counts other runs' items whose keys this run did not
 // overwrite.
 func (d *DynamoTarget) Commit(ctx context.Context, runID string, written Counts) (Counts, error) {
 	var deleted Counts
 	if err := validateRunID(runID); err != nil {
 		return deleted, fmt.Errorf("commit: %w", err)
+	}
+	// Confirm first that the run's items are all there, so that a run
+	// whose load lost items leaves the other runs' items in place.
+	r := &dynamoReader{d: d, segments: d.opts.Segments}
+	nBooks, _, err := r.scanBooks(ctx, runID, 0, 0)
+	if err == nil && nBooks != written.Books {
+		err = fmt.Errorf("table %s holds %d books of the run, %d written; stale items left in place", d.tables.Books, nBooks, written.Books)
+	}
+	if err == nil {
+		var nSims int64
+		nSims, err = r.countSimilarities(ctx, runID)
+		if err == nil && nSims != written.Similarities {
+			err = fmt.Errorf("table %s holds %d rows of the run, %d written; stale items left in place", d.tables.Similarities, nSims, written.Similarities)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return deleted, ctx.Err()
+		}
+		return deleted, fmt.Errorf("commit run %s: %w", runID, err)
 	}
 	schemas := d.tables.schemas()
 	for _, c := range []struct {

@@ -31,10 +31,12 @@ type WriterOptions struct {
 	// in flight. 0 means 4.
 	Concurrency int
 	// Rate limits the items per second this writer sends, across all its
-	// concurrent calls and retries included. Each worker process has its
-	// own writer, so a cluster writes up to workers × Rate. 0 means no
-	// limit.
+	// concurrent calls and retries included. 0 means no limit.
 	Rate float64
+	// Limiters are further limits every batch waits on before it is sent,
+	// shared with other writers: a worker process's own limit, or a
+	// run-wide one kept in Redis.
+	Limiters []Limiter
 	// Deadline is how long one batch may keep being retried (unprocessed
 	// items, throttling, timeouts) before the write fails with ErrDeadline.
 	// 0 means 2 minutes.
@@ -128,6 +130,11 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.Backoff += o.Backoff
 }
 
+// Limiter hands out permission to send n items; *rate.Limiter is one.
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+}
+
 // BatchWriter writes and deletes items with BatchWriteItem, 25 requests a
 // call, Concurrency calls at a time, retrying unprocessed items, throttling
 // and transient errors with exponential backoff and full jitter until each
@@ -199,19 +206,32 @@ func (w *BatchWriter) write(ctx context.Context, table string, reqs []types.Writ
 	return total, err
 }
 
+// wait waits on the writer's own limit, then on the shared ones.
+func (w *BatchWriter) wait(ctx context.Context, n int) error {
+	if w.limiter != nil {
+		if err := w.limiter.WaitN(ctx, n); err != nil {
+			return err
+		}
+	}
+	for _, l := range w.opts.Limiters {
+		if err := l.WaitN(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeBatch sends one batch until every request in it is confirmed.
 func (w *BatchWriter) writeBatch(ctx context.Context, table string, pending []types.WriteRequest) (WriteStats, error) {
 	var st WriteStats
 	start := time.Now()
 	deadline := start.Add(w.opts.Deadline)
 	for retry := 0; ; retry++ {
-		if w.limiter != nil {
-			if err := w.limiter.WaitN(ctx, len(pending)); err != nil {
-				if ctx.Err() != nil {
-					return st, ctx.Err()
-				}
-				return st, fmt.Errorf("batch write to table %s: rate limit: %w", table, err)
+		if err := w.wait(ctx, len(pending)); err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
 			}
+			return st, fmt.Errorf("batch write to table %s: rate limit: %w", table, err)
 		}
 		st.Batches++
 		out, err := w.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{

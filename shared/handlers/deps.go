@@ -22,7 +22,7 @@ import (
 
 // TargetOpener returns the output target a plan names. Endpoints and
 // credentials come from the process's configuration, not the plan.
-type TargetOpener func(ctx context.Context, spec tasks.TargetSpec) (dynamo.Target, error)
+type TargetOpener func(ctx context.Context, run string, spec tasks.TargetSpec) (dynamo.Target, error)
 
 // Counter records per-run task statistics (tasks run, retried, bytes
 // fetched) where the coordinator can read them for the report.

@@ -82,7 +82,7 @@ func (h LoadWrite) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("items of block %d of run %s: %w: %w", p.Block, p.Run, err, asynq.SkipRetry)
 	}
-	target, err := h.Targets(ctx, plan.Target)
+	target, err := h.Targets(ctx, p.Run, plan.Target)
 	if err != nil {
 		return fmt.Errorf("open %s target of run %s: %w", plan.Target.Kind, p.Run, err)
 	}

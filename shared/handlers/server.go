@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -33,6 +34,7 @@ func ServerConfig(concurrency int, logger *slog.Logger) asynq.Config {
 		Logger:            AsynqLogger(logger),
 		LogLevel:          asynq.WarnLevel,
 		ShutdownTimeout:   20 * time.Second,
+		RetryDelayFunc:    RetryDelay,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
@@ -40,6 +42,18 @@ func ServerConfig(concurrency int, logger *slog.Logger) asynq.Config {
 			logger.Warn("task_failed", "type", t.Type(), "task_id", id, "retry", retried, "max_retry", maxRetry, "err", err)
 		}),
 	}
+}
+
+// RetryDelay is how long a failed block task waits before its next try:
+// 1 s, 2 s, 4 s … up to a minute, with up to 50 % jitter. asynq's default
+// (minutes after the first tries) would stall the run's barrier for a
+// transient fault.
+func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Minute
+	if n < 6 {
+		d = time.Second << n
+	}
+	return d + rand.N(d/2+1)
 }
 
 // AsynqLogger adapts a slog.Logger to asynq's printf-style Logger.

@@ -23,7 +23,7 @@ type ALSSolve struct {
 
 func (p ALSSolve) validate() error {
 	var errs []error
-	errs = append(errs, checkRun(p.Run))
+	errs = append(errs, CheckRun(p.Run))
 	if p.Iteration < 1 || p.Iteration > 10000 {
 		errs = append(errs, fmt.Errorf("iteration %d outside 1..10000", p.Iteration))
 	}

@@ -17,7 +17,7 @@ type PipelineRun struct {
 	Run string `json:"run"`
 }
 
-func (p PipelineRun) validate() error { return checkRun(p.Run) }
+func (p PipelineRun) validate() error { return CheckRun(p.Run) }
 
 // PipelineRunTimeout bounds one delivery of a run.
 const PipelineRunTimeout = 12 * time.Hour

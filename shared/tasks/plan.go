@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/betterread/pipeline/shared/als"
 	"github.com/betterread/pipeline/shared/similarity"
@@ -30,6 +31,17 @@ type Plan struct {
 	BlockRows int          `json:"block_rows"`
 	Target    TargetSpec   `json:"target"`
 	Verify    VerifyParams `json:"verify"`
+	// Retries is how often a failing block task is retried before the run
+	// fails; nil means BlockMaxRetry.
+	Retries *int `json:"retries,omitempty"`
+}
+
+// TaskRetries is how often a failing block task is retried.
+func (p Plan) TaskRetries() int {
+	if p.Retries == nil {
+		return BlockMaxRetry
+	}
+	return *p.Retries
 }
 
 // PrepareParams are the filtering and split parameters of the prepare stage.
@@ -52,9 +64,27 @@ type TargetSpec struct {
 	// Table names.
 	BooksTable        string `json:"books_table"`
 	SimilaritiesTable string `json:"similarities_table"`
-	// WriteRate bounds items written per second per load task; 0 is
-	// unlimited.
+	// WriteRate bounds the items per second each worker process writes,
+	// over all its load tasks; 0 is unlimited.
 	WriteRate float64 `json:"write_rate,omitempty"`
+	// WriteDeadline is how long, in seconds, one batch of a load task may
+	// keep being retried (throttling, unprocessed items, timeouts) before
+	// the task fails; 0 means DefaultWriteDeadline.
+	WriteDeadline float64 `json:"write_deadline_s,omitempty"`
+	// RunWriteRate bounds the items per second all workers together write
+	// for the run (counted in Redis); 0 is unlimited, else at least 25.
+	RunWriteRate float64 `json:"run_write_rate,omitempty"`
+}
+
+// DefaultWriteDeadline is TargetSpec.WriteDeadline's default.
+const DefaultWriteDeadline = 10 * time.Minute
+
+// Deadline is the write deadline as a duration.
+func (t TargetSpec) Deadline() time.Duration {
+	if t.WriteDeadline <= 0 {
+		return DefaultWriteDeadline
+	}
+	return time.Duration(t.WriteDeadline * float64(time.Second))
 }
 
 // VerifyParams are the verify stage's thresholds.
@@ -70,7 +100,7 @@ func (p Plan) Validate() error {
 	if p.Version != PlanVersion {
 		errs = append(errs, fmt.Errorf("plan version %d, this build understands %d", p.Version, PlanVersion))
 	}
-	errs = append(errs, checkRun(p.Run))
+	errs = append(errs, CheckRun(p.Run))
 	if p.Books == "" {
 		errs = append(errs, errors.New("no Books.csv input"))
 	}
@@ -103,6 +133,18 @@ func (p Plan) Validate() error {
 	case "dynamodb":
 	default:
 		errs = append(errs, fmt.Errorf("target kind %q is neither files nor dynamodb", p.Target.Kind))
+	}
+	if p.TaskRetries() < 0 {
+		errs = append(errs, fmt.Errorf("task retries %d is negative", p.TaskRetries()))
+	}
+	if p.Target.WriteDeadline < 0 {
+		errs = append(errs, fmt.Errorf("write deadline %vs is negative", p.Target.WriteDeadline))
+	}
+	if p.Target.WriteRate < 0 {
+		errs = append(errs, fmt.Errorf("write rate %v items/s is negative", p.Target.WriteRate))
+	}
+	if r := p.Target.RunWriteRate; r != 0 && !(r >= 25) {
+		errs = append(errs, fmt.Errorf("run write rate %v items/s: want 0 (no limit) or at least 25, one batch a second", r))
 	}
 	if p.Target.BooksTable == "" || p.Target.SimilaritiesTable == "" {
 		errs = append(errs, errors.New("empty table name"))

@@ -19,7 +19,7 @@ type SimTopK struct {
 
 func (p SimTopK) validate() error {
 	var errs []error
-	errs = append(errs, checkRun(p.Run))
+	errs = append(errs, CheckRun(p.Run))
 	if p.Block < 0 {
 		errs = append(errs, fmt.Errorf("negative block %d", p.Block))
 	}

@@ -50,7 +50,7 @@ func newTask(kind, id string, v any, opts ...asynq.Option) (*asynq.Task, error) 
 	return asynq.NewTask(kind, data, append(base, opts...)...), nil
 }
 
-func checkRun(run string) error {
+func CheckRun(run string) error {
 	if run == "" {
 		return errors.New("empty run id")
 	}
