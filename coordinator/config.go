@@ -26,7 +26,10 @@ type runConfig struct {
 	Workers   int
 	BlockRows int
 
+	Target        string
 	TablePrefix   string
+	BooksTable    string
+	SimsTable     string
 	WriteRate     float64
 	RunWriteRate  float64
 	WriteDeadline time.Duration
@@ -58,7 +61,10 @@ func (c *runConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f.Float(&c.Prepare.TestFraction, "test-fraction", "BETTERREAD_TEST_FRACTION", 0.2, "share of ratings held out for the test RMSE")
 	f.Int(&c.Workers, "workers", "BETTERREAD_WORKERS", runtime.NumCPU(), "block tasks this process runs at once; 0 leaves block work to worker processes")
 	f.Int(&c.BlockRows, "block-rows", "BETTERREAD_BLOCK_ROWS", 4096, "rows (users or books) per block task; changes the split of work, never the result")
+	f.String(&c.Target, "target", "BETTERREAD_TARGET", "auto", "where the tables go: auto (DynamoDB when --dynamodb-endpoint is set, else JSONL files in --out), files, or dynamodb (AWS's regional endpoint unless --dynamodb-endpoint is set)")
 	f.String(&c.TablePrefix, "table-prefix", "BETTERREAD_TABLE_PREFIX", "", "prefix of the table names Books and BookSimilarities")
+	f.String(&c.BooksTable, "books-table", "BETTERREAD_BOOKS_TABLE", "", "full name of the Books table (overrides --table-prefix)")
+	f.String(&c.SimsTable, "similarities-table", "BETTERREAD_SIMILARITIES_TABLE", "", "full name of the BookSimilarities table (overrides --table-prefix)")
 	f.Float(&c.WriteRate, "write-rate", "BETTERREAD_WRITE_RATE", 0, "DynamoDB items per second each worker process writes at most; 0 is unlimited")
 	f.Float(&c.RunWriteRate, "run-write-rate", "BETTERREAD_RUN_WRITE_RATE", 0, "DynamoDB items per second all workers together write for the run (counted in Redis; at least 25); 0 is unlimited")
 	f.Duration(&c.WriteDeadline, "write-deadline", "BETTERREAD_WRITE_DEADLINE", tasks.DefaultWriteDeadline, "how long one DynamoDB batch may be retried before its load task fails")
@@ -117,6 +123,11 @@ func (c *runConfig) validate() error {
 	}
 	if r := c.RunWriteRate; r != 0 && !(r >= 25) {
 		errs = append(errs, fmt.Errorf("--run-write-rate %v: want 0 (no limit) or at least 25 items/s, one batch a second", r))
+	}
+	switch c.Target {
+	case "auto", "files", "dynamodb":
+	default:
+		errs = append(errs, fmt.Errorf("--target %q is not auto, files or dynamodb", c.Target))
 	}
 	switch c.Progress {
 	case "auto", "bar", "log", "off":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -144,14 +145,15 @@ func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
 		BlockRows: c.BlockRows,
 		Target: tasks.TargetSpec{
 			Kind: "files", Dir: c.Out,
-			BooksTable: c.TablePrefix + "Books", SimilaritiesTable: c.TablePrefix + "BookSimilarities",
-			WriteRate: c.WriteRate, RunWriteRate: c.RunWriteRate, WriteDeadline: c.WriteDeadline.Seconds(),
+			BooksTable:        cmp.Or(c.BooksTable, c.TablePrefix+"Books"),
+			SimilaritiesTable: cmp.Or(c.SimsTable, c.TablePrefix+"BookSimilarities"),
+			WriteRate:         c.WriteRate, RunWriteRate: c.RunWriteRate, WriteDeadline: c.WriteDeadline.Seconds(),
 		},
 		Verify:  c.Verify,
 		Retries: &c.TaskRetries,
 	}
 	p.Prepare.Seed = c.ALS.Seed
-	if c.conn.DynamoDB != "" {
+	if c.Target == "dynamodb" || (c.Target == "auto" && c.conn.DynamoDB != "") {
 		p.Target.Kind, p.Target.Dir, p.Target.Endpoint, p.Target.Region = "dynamodb", "", c.conn.DynamoDB, c.conn.Region
 	}
 	if abs, err := filepath.Abs(p.Target.Dir); err == nil && p.Target.Dir != "" {
@@ -166,7 +168,7 @@ func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
 	params, _ := json.Marshal([]any{p.Prepare, p.ALS, p.Similarity, p.Target.Kind, p.Target.BooksTable, p.Target.SimilaritiesTable, p.Target.Endpoint})
 	h.Write(params)
 	p.Run = "r-" + hex.EncodeToString(h.Sum(nil))[:16]
-	return p, p.Validate()
+	return p, errors.Join(p.Validate(), dynamo.Tables{Books: p.Target.BooksTable, Similarities: p.Target.SimilaritiesTable}.Validate())
 }
 
 // hashInput adds a local file's contents, or an S3 object's URL and size,
