@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(f *Flags) {
 	f.Int(&c.RedisDB, "redis-db", "BETTERREAD_REDIS_DB", 0, "Redis database number")
 	f.Bool(&c.RedisTLS, "redis-tls", "BETTERREAD_REDIS_TLS", false, "connect to Redis over TLS")
 	f.String(&c.Store, "store", "BETTERREAD_STORE", "", "block store: a directory or s3://bucket/prefix")
-	f.String(&c.DynamoDB, "dynamodb-endpoint", "BETTERREAD_DYNAMODB_ENDPOINT", "", "DynamoDB endpoint URL, e.g. DynamoDB Local; empty writes tables as files in `coordinator run`")
+	f.String(&c.DynamoDB, "dynamodb-endpoint", "BETTERREAD_DYNAMODB_ENDPOINT", "", "DynamoDB endpoint URL, e.g. DynamoDB Local; empty means AWS's regional endpoint (and, in coordinator run, JSONL files unless --target dynamodb)")
 	f.String(&c.Region, "region", "AWS_REGION", firstNonEmpty(f.Env("AWS_DEFAULT_REGION"), "us-east-1"), "AWS region")
 	f.Int64(&c.CacheBytes, "cache-bytes", "BETTERREAD_CACHE_BYTES", 1<<30, "bound on a worker's cache of factor and rating blocks, bytes")
 	c.redisPassword = f.Env("BETTERREAD_REDIS_PASSWORD")
