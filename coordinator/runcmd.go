@@ -101,17 +101,13 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	}
 	defer svc.stop()
 
-	t, err := tasks.NewPipelineRun(plan.Run)
-	if err != nil {
+	if err := svc.enqueueRun(ctx, plan.Run, runLog); err != nil {
 		return err
-	}
-	if _, err := svc.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue run %s: %w", plan.Run, err)
 	}
 	runLog.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
 
 	disp := newDisplay(stderr, c.Progress, runLog)
-	state, err := waitRun(ctx, svc, plan.Run, disp)
+	state, err := waitRun(ctx, svc, plan.Run, disp, runLog)
 	disp.finish()
 	if err != nil {
 		return err
@@ -296,9 +292,40 @@ func (s *services) stop() {
 	s.inspector.Close()
 }
 
+// enqueueRun puts the run's pipeline:run task on the queue. A task that
+// is already there (queued, running, or done) is left alone, except an
+// archived one (the run failed before): that one is run again, resuming
+// from what the store holds.
+func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger) error {
+	t, err := tasks.NewPipelineRun(run)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.EnqueueContext(ctx, t)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue run %s: %w", run, err)
+	}
+	info, err := s.inspector.GetTaskInfo(tasks.QueuePipeline, "run:"+run)
+	if err != nil {
+		return fmt.Errorf("inspect run %s: %w", run, err)
+	}
+	if info.State == asynq.TaskStateArchived {
+		log.Info("run_retried", "reason", "its task had failed before", "last_error", info.LastErr)
+		if err := s.inspector.RunTask(tasks.QueuePipeline, "run:"+run); err != nil {
+			return fmt.Errorf("run archived run %s again: %w", run, err)
+		}
+	}
+	return nil
+}
+
 // waitRun follows the run's task until it completes or is archived,
-// feeding the display from the progress the runner publishes in Redis.
-func waitRun(ctx context.Context, svc *services, run string, disp *display) (asynq.TaskState, error) {
+// feeding the display from the progress the runner publishes in Redis. If
+// Redis loses the task (restarted without its data), it is enqueued
+// again: the run resumes from the store.
+func waitRun(ctx context.Context, svc *services, run string, disp *display, log *slog.Logger) (asynq.TaskState, error) {
 	rc := svc.conn.RedisClient()
 	defer rc.Close()
 	id := "run:" + run
@@ -314,10 +341,14 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display) (asy
 			disp.update(p)
 		}
 		info, err := svc.inspector.GetTaskInfo(tasks.QueuePipeline, id)
-		if err != nil {
-			if errors.Is(err, asynq.ErrTaskNotFound) {
-				return 0, fmt.Errorf("run %s vanished from redis", run)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			log.Warn("run_requeued", "reason", "its task is no longer in redis")
+			if err := svc.enqueueRun(ctx, run, log); err != nil {
+				log.Warn("run_requeue_failed", "err", err)
 			}
+			continue
+		}
+		if err != nil {
 			continue
 		}
 		switch info.State {

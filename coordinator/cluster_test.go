@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/betterread/pipeline/coordinator/pipeline"
+	"github.com/betterread/pipeline/internal/testenv"
+)
+
+// The cluster tests run the real binaries as separate processes against a
+// real redis-server and MinIO (the block store), kill some of them with
+// SIGKILL mid-run, and check that the run still ends verified with tables
+// byte-identical to an undisturbed embedded run of the same job.
+//
+// A task held by a killed process stays "active" in Redis until asynq's
+// lease on it expires (30 s) and a recoverer notices (it looks every
+// minute), so each kill costs the run up to about 90 s.
+
+const clusterHowTo = "the cluster tests build ./coordinator and ./worker with `go build` and need redis-server and MinIO: run ./deploy/local/test-deps.sh"
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the coordinator and worker once per test binary.
+func binaries(t *testing.T) (coordinator, worker string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "betterread-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{"coordinator", "worker"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, pkg), "../"+pkg).CombinedOutput()
+			if err != nil {
+				buildErr = &buildError{pkg: pkg, out: string(out), err: err}
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("%v\n%s", buildErr, clusterHowTo)
+	}
+	return filepath.Join(binDir, "coordinator"), filepath.Join(binDir, "worker")
+}
+
+type buildError struct {
+	pkg, out string
+	err      error
+}
+
+func (e *buildError) Error() string {
+	return "go build ./" + e.pkg + ": " + e.err.Error() + "\n" + e.out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// cluster is Redis, MinIO and the processes of one test.
+type cluster struct {
+	t           *testing.T
+	coordinator string
+	worker      string
+	redis       *testenv.Redis
+	rc          *redis.Client
+	env         []string
+	store       string
+	workers     []*testenv.Process
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	coord, worker := binaries(t)
+	r := testenv.StartRedis(t)
+	m := testenv.StartMinIO(t)
+	m.NewBucket(t, "blocks")
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { rc.Close() })
+	return &cluster{t: t, coordinator: coord, worker: worker, redis: r, rc: rc,
+		env: m.Env(), store: "s3://blocks/" + strings.ToLower(t.Name())}
+}
+
+func (c *cluster) conn() []string { return []string{"--redis", c.redis.Addr, "--store", c.store} }
+
+func (c *cluster) startWorker(name string) *testenv.Process {
+	p := testenv.Start(c.t, name, clusterHowTo, c.env, c.worker,
+		append(c.conn(), "--concurrency", "2", "--log-format", "json")...)
+	c.workers = append(c.workers, p)
+	return p
+}
+
+// startRun starts `coordinator run --workers 0` as a process.
+func (c *cluster) startRun(name string, args ...string) *testenv.Process {
+	return testenv.Start(c.t, name, clusterHowTo, c.env, c.coordinator,
+		append(append([]string{"run", "--workers", "0", "--progress", "log", "--log-format", "json"}, c.conn()...), args...)...)
+}
+
+// waitFor polls the run's progress in Redis until cond holds, failing the
+// test if the process p exits first or the deadline passes.
+func (c *cluster) waitFor(p *testenv.Process, what string, cond func(pipeline.Progress) bool) pipeline.Progress {
+	c.t.Helper()
+	end := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(end) {
+		keys, _ := c.rc.Keys(context.Background(), pipeline.ProgressKey("*")).Result()
+		for _, k := range keys {
+			run := strings.TrimSuffix(strings.TrimPrefix(k, "betterread:run:"), ":progress")
+			if pr, ok := pipeline.ReadProgress(context.Background(), c.rc, run); ok && cond(pr) {
+				return pr
+			}
+		}
+		if p.Exited() {
+			c.t.Fatalf("%s exited before %s:\n%s", p.Name, what, tail(p.Output(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("no %s within 5 minutes:\n%s", what, tail(p.Output(), 4000))
+	return pipeline.Progress{}
+}
+
+// wait waits for p to exit and fails the test unless it exited 0.
+func wait(t *testing.T, p *testenv.Process, limit time.Duration) {
+	t.Helper()
+	end := time.Now().Add(limit)
+	for !p.Exited() {
+		if time.Now().After(end) {
+			t.Fatalf("%s still running after %s:\n%s", p.Name, limit, tail(p.Output(), 6000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("%s exited %d:\n%s", p.Name, code, tail(p.Output(), 6000))
+	}
+}
+
+// sameTables fails unless dir's tables are byte-identical to ref's.
+func sameTables(t *testing.T, ref, dir string) {
+	t.Helper()
+	for _, name := range []string{"Books.jsonl", "BookSimilarities.jsonl"} {
+		a, err1 := os.ReadFile(filepath.Join(ref, name))
+		b, err2 := os.ReadFile(filepath.Join(dir, name))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("read %s: %v %v", name, err1, err2)
+		}
+		if !bytes.Equal(a, b) {
+			t.Fatalf("%s of the cluster run differs from the undisturbed run's (%d vs %d bytes)", name, len(b), len(a))
+		}
+	}
+}
+
+func reportOf(t *testing.T, dir string) pipeline.Report {
+	t.Helper()
+	rep := readReport(t, dir)
+	data, _ := json.Marshal(rep.Tasks)
+	t.Logf("tasks of run %s: %s", rep.RunID, data)
+	return rep
+}
+
+func inTrain(minIter int) func(pipeline.Progress) bool {
+	return func(p pipeline.Progress) bool {
+		var it, n int
+		var side string
+		if p.Stage != "train" || !strings.HasPrefix(p.Step, "iteration ") {
+			return false
+		}
+		if _, err := fmt.Sscanf(p.Step, "iteration %d/%d %s", &it, &n, &side); err != nil {
+			return false
+		}
+		return it >= minIter && p.Done > 0 && p.Done < p.Total
+	}
+}
+
+// TestClusterKillWorkers kills a worker with SIGKILL in the middle of the
+// ALS stage and another in the middle of the similarity stage.
+func TestClusterKillWorkers(t *testing.T) {
+	books, ratings := generate(t, smallShape())
+	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
+	ref := t.TempDir()
+	runOK(t, append(args, "--out", ref)...)
+
+	c := newCluster(t)
+	for i := range 3 {
+		c.startWorker("worker-" + string(rune('a'+i)))
+	}
+	out := t.TempDir()
+	run := c.startRun("coordinator", append(args, "--out", out, "--block-rows", "32")...)
+	pr := c.waitFor(run, "the ALS stage at iteration 2", inTrain(2))
+	t.Logf("killing %s at %s %d/%d", c.workers[0].Name, pr.Step, pr.Done, pr.Total)
+	c.workers[0].Kill()
+	pr = c.waitFor(run, "the similarity stage", func(p pipeline.Progress) bool {
+		return p.Stage == "similarity" && p.Total > 0 && p.Done < p.Total
+	})
+	t.Logf("killing %s at similarity %d/%d", c.workers[1].Name, pr.Done, pr.Total)
+	c.workers[1].Kill()
+	wait(t, run, 6*time.Minute)
+	sameTables(t, ref, out)
+	rep := reportOf(t, out)
+	if !rep.Verify.Verified {
+		t.Fatalf("not verified: %s", rep.Verify.Message)
+	}
+}
+
+// TestClusterKillCoordinator kills the coordinator mid-run and starts a new
+// one: it resumes from the stored outputs (the report counts resumed
+// blocks) and the tables are identical.
+func TestClusterKillCoordinator(t *testing.T) {
+	books, ratings := generate(t, smallShape())
+	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
+	ref := t.TempDir()
+	runOK(t, append(args, "--out", ref)...)
+
+	c := newCluster(t)
+	c.startWorker("worker-a")
+	c.startWorker("worker-b")
+	out := t.TempDir()
+	first := c.startRun("coordinator-1", append(args, "--out", out, "--block-rows", "32")...)
+	pr := c.waitFor(first, "the ALS stage at iteration 3", inTrain(3))
+	t.Logf("killing the coordinator at %s %d/%d", pr.Step, pr.Done, pr.Total)
+	first.Kill()
+	second := c.startRun("coordinator-2", append(args, "--out", out, "--block-rows", "32")...)
+	wait(t, second, 6*time.Minute)
+	sameTables(t, ref, out)
+	rep := reportOf(t, out)
+	if rep.Stages["prepare"].Status != "resumed" {
+		t.Errorf("prepare stage %+v: the new coordinator should have found its outputs", rep.Stages["prepare"])
+	}
+	if rep.Tasks["train"].Resumed == 0 {
+		t.Errorf("train tasks %+v: no block was resumed from the store", rep.Tasks["train"])
+	}
+}
