@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,5 +245,40 @@ func TestClusterKillCoordinator(t *testing.T) {
 	}
 	if rep.Tasks["train"].Resumed == 0 {
 		t.Errorf("train tasks %+v: no block was resumed from the store", rep.Tasks["train"])
+	}
+}
+
+// TestClusterRedisRestart restarts Redis with its data gone in the middle
+// of the ALS stage: the coordinator notices that its block tasks and the
+// run's own task are missing, enqueues them again, and the run ends with
+// identical tables.
+func TestClusterRedisRestart(t *testing.T) {
+	books, ratings := generate(t, smallShape())
+	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
+	ref := t.TempDir()
+	runOK(t, append(args, "--out", ref)...)
+
+	c := newCluster(t)
+	c.startWorker("worker-a")
+	c.startWorker("worker-b")
+	out := t.TempDir()
+	run := c.startRun("coordinator", append(args, "--out", out, "--block-rows", "32")...)
+	pr := c.waitFor(run, "the ALS stage at iteration 2", inTrain(2))
+	t.Logf("restarting redis without its data at %s %d/%d", pr.Step, pr.Done, pr.Total)
+	_, port, _ := strings.Cut(c.redis.Addr, "127.0.0.1:")
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("redis address %s: %v", c.redis.Addr, err)
+	}
+	c.redis.Kill()
+	c.redis = testenv.StartRedisPort(t, n)
+	wait(t, run, 6*time.Minute)
+	sameTables(t, ref, out)
+	rep := reportOf(t, out)
+	if !rep.Verify.Verified {
+		t.Fatalf("not verified: %s", rep.Verify.Message)
+	}
+	if !strings.Contains(run.Output(), "run_requeued") && !strings.Contains(run.Output(), "task_requeued") {
+		t.Errorf("the coordinator never said it re-enqueued anything after Redis lost its data:\n%s", tail(run.Output(), 4000))
 	}
 }

@@ -243,6 +243,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 		deps := &handlers.Deps{
 			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets,
 			Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default, Logger: logger,
+			Name: handlers.ProcessName(),
 		}
 		mux := asynq.NewServeMux()
 		handlers.Register(mux, deps)
@@ -254,7 +255,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 		svc.servers = append(svc.servers, srv)
 	}
 	runner := &pipeline.Runner{
-		Store: st, Client: svc.client, Inspector: svc.inspector, Redis: rc, Targets: targets,
+		Store: st, Client: svc.client, Inspector: svc.inspector, RedisOpt: opt, Redis: rc, Targets: targets,
 		Observer: pipeline.RedisProgress{Client: rc}, Logger: logger,
 	}
 	mux := asynq.NewServeMux()
@@ -309,6 +310,11 @@ func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger)
 		return fmt.Errorf("enqueue run %s: %w", run, err)
 	}
 	info, err := s.inspector.GetTaskInfo(tasks.QueuePipeline, "run:"+run)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		// Redis lost its data and our client still thinks the queue is
+		// registered: register it through a new client.
+		return pipeline.Republish(ctx, s.redisOpt, t)
+	}
 	if err != nil {
 		return fmt.Errorf("inspect run %s: %w", run, err)
 	}

@@ -34,7 +34,9 @@ const (
 // await enqueues the tasks whose outputs are missing and waits until every
 // output key under prefix exists. It re-enqueues tasks Redis has lost and
 // fails when a task is archived (it failed beyond its retries).
-func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, progress func(done, total int)) (Tasks, error) {
+func (x *run) await(ctx context.Context, phase, prefix string, bts []blockTask, progress func(done, total int)) (Tasks, error) {
+	r := x.Runner
+	began := time.Now()
 	var t Tasks
 	t.Blocks = int64(len(bts))
 	have, err := r.present(ctx, prefix)
@@ -110,7 +112,11 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 			switch {
 			case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 				// Redis lost it (restart without persistence, flush): enqueue again.
-				if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
+				enqueue := r.enqueue
+				if errors.Is(err, asynq.ErrQueueNotFound) {
+					enqueue = r.republish
+				}
+				if err := enqueue(ctx, bt.task, bt.opts...); err != nil {
 					return t, err
 				}
 				t.Requeued++
@@ -136,13 +142,47 @@ func (r *Runner) await(ctx context.Context, prefix string, bts []blockTask, prog
 			}
 		}
 	}
+	if t.Enqueued > 0 {
+		x.phases = append(x.phases, phaseTime{phase: phase, began: began, ended: time.Now()})
+	}
 	return t, nil
+}
+
+// phaseTime is when the coordinator began waiting on a phase (a barrier:
+// one ALS half-iteration, the similarity or the load) and saw it done.
+type phaseTime struct {
+	phase        string
+	began, ended time.Time
 }
 
 // enqueue adds a task; an id that already exists is success (the task is
 // queued, running, or done).
 func (r *Runner) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
 	_, err := r.Client.EnqueueContext(ctx, t, opts...)
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+}
+
+// republish enqueues t through a new asynq client. After Redis lost its
+// data, asynq's long-lived clients still believe the queue is registered
+// (they cache that) and do not register it again, so the inspector cannot
+// see the queue's tasks; a new client registers it on its first enqueue,
+// even when the task itself is already there.
+func (r *Runner) republish(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
+	if r.RedisOpt == nil {
+		return r.enqueue(ctx, t, opts...)
+	}
+	return Republish(ctx, r.RedisOpt, t, opts...)
+}
+
+// Republish enqueues t with a new asynq client (see Runner.republish); a
+// task with the same id already queued is success.
+func Republish(ctx context.Context, opt asynq.RedisConnOpt, t *asynq.Task, opts ...asynq.Option) error {
+	c := asynq.NewClient(opt)
+	defer c.Close()
+	_, err := c.EnqueueContext(ctx, t, opts...)
 	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}

@@ -33,13 +33,44 @@ type Report struct {
 	WriteStats *dynamo.WriteStats `json:"write_stats,omitempty"`
 	// StaleDeleted counts, per table, the items of earlier runs the commit
 	// removed after the verified load.
-	StaleDeleted map[string]int64  `json:"stale_deleted,omitempty"`
-	Verify       *dynamo.Summary   `json:"verify,omitempty"`
-	Tasks        map[string]Tasks  `json:"tasks"`
-	Bytes        map[string]int64  `json:"bytes,omitempty"`
-	Sample       *Sample           `json:"sample,omitempty"`
-	Issues       []string          `json:"issues,omitempty"` // first bad input rows, with file and line
-	Params       map[string]string `json:"params,omitempty"`
+	StaleDeleted map[string]int64 `json:"stale_deleted,omitempty"`
+	Verify       *dynamo.Summary  `json:"verify,omitempty"`
+	Tasks        map[string]Tasks `json:"tasks"`
+	Bytes        map[string]int64 `json:"bytes,omitempty"`
+	// FetchedPerWorker is the bytes each worker (host:pid) read from the
+	// block store in each ALS half-iteration ("train:003:items"): with
+	// the worker cache, about one download of the fixed factor side (plus
+	// the worker's rating blocks in iteration 1).
+	FetchedPerWorker map[string]map[string]int64 `json:"fetched_per_worker,omitempty"`
+	Coordination     *Coordination               `json:"coordination,omitempty"`
+	Sample           *Sample                     `json:"sample,omitempty"`
+	Issues           []string                    `json:"issues,omitempty"` // first bad input rows, with file and line
+	Params           map[string]string           `json:"params,omitempty"`
+}
+
+// Coordination is where the run's time went, from the coordinator's view
+// of its barriers (phases: ALS half-iterations, similarity, load) and the
+// span of each phase's tasks on the workers. Phases resumed by another
+// coordinator are not counted.
+type Coordination struct {
+	RunSeconds float64 `json:"run_s"`
+	Phases     int     `json:"phases"`
+	// TaskSpanSeconds sums, over phases, last task end − first task start.
+	TaskSpanSeconds float64 `json:"task_span_s"`
+	// OutsideTasksSeconds is the run's time outside the phases' task
+	// spans: the coordinator's own stages (validate, prepare, RMSE,
+	// verify) and the barrier overhead below. OutsideShare is it over
+	// RunSeconds.
+	OutsideTasksSeconds float64 `json:"outside_tasks_s"`
+	OutsideShare        float64 `json:"outside_share"`
+	// QueueWaitSeconds sums first task start − phase enqueued;
+	// BarrierLagSeconds sums phase seen done − last task end. BarrierShare
+	// is both over RunSeconds: the pure cost of coordination.
+	QueueWaitSeconds  float64 `json:"queue_wait_s"`
+	BarrierLagSeconds float64 `json:"barrier_lag_s"`
+	BarrierShare      float64 `json:"barrier_share"`
+	// TaskSeconds sums task execution per task type, over all workers.
+	TaskSeconds map[string]float64 `json:"task_s"`
 }
 
 // Inputs names the run's input files.
@@ -142,6 +173,22 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("\n")
 	}
+	if len(r.FetchedPerWorker) > 0 {
+		var sum, most, n int64
+		workers := map[string]bool{}
+		for _, byWorker := range r.FetchedPerWorker {
+			for w, b := range byWorker {
+				sum, most, n = sum+b, max(most, b), n+1
+				workers[w] = true
+			}
+		}
+		p("store reads per worker per ALS half-iteration: mean %s, max %s over %d workers (a whole factor side: users %s, items %s)\n",
+			mb(sum/n), mb(most), len(workers), mb(r.Bytes["factor_side_users"]), mb(r.Bytes["factor_side_items"]))
+	}
+	if c := r.Coordination; c != nil && c.Phases > 0 {
+		p("coordination: %d phases; outside task execution %.2fs of %.2fs (%.0f%%); queue wait %.2fs + barrier lag %.2fs (%.1f%%)\n",
+			c.Phases, c.OutsideTasksSeconds, c.RunSeconds, 100*c.OutsideShare, c.QueueWaitSeconds, c.BarrierLagSeconds, 100*c.BarrierShare)
+	}
 	if len(r.Tables) > 0 {
 		p("tables:%s\n", reasons(r.Tables))
 	}
@@ -197,3 +244,5 @@ func reasons(m map[string]int64) string {
 	b.WriteString(")")
 	return b.String()
 }
+
+func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }

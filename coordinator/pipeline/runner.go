@@ -32,10 +32,13 @@ type Runner struct {
 	Store     store.Store
 	Client    *asynq.Client
 	Inspector *asynq.Inspector
-	Redis     redis.UniversalClient
-	Targets   handlers.TargetOpener
-	Observer  Observer
-	Logger    *slog.Logger
+	// RedisOpt, when set, lets the runner make a fresh asynq client after
+	// Redis lost its data (see Republish).
+	RedisOpt asynq.RedisConnOpt
+	Redis    redis.UniversalClient
+	Targets  handlers.TargetOpener
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // ProcessTask implements asynq.Handler for pipeline:run.
@@ -67,6 +70,7 @@ type run struct {
 	stage  string
 	start  time.Time
 	layout tasks.Layout
+	phases []phaseTime
 }
 
 // Run carries out the run whose plan is stored, and returns its report
@@ -223,7 +227,56 @@ func (x *run) collectCounters(ctx context.Context) {
 		}
 	}
 	x.rep.Bytes = map[string]int64{"fetched_by_workers": c["bytes_fetched"]}
+	if x.layout.Users > 0 {
+		k := int64(x.plan.ALS.Rank) * 4
+		x.rep.Bytes["factor_side_users"] = int64(x.layout.Users) * k
+		x.rep.Bytes["factor_side_items"] = int64(x.layout.Items) * k
+	}
+	x.rep.Coordination = x.coordination(ctx, c)
+	x.rep.FetchedPerWorker = map[string]map[string]int64{}
+	for name, n := range c {
+		phase, worker, ok := strings.Cut(strings.TrimPrefix(name, handlers.FetchedPrefix), "@")
+		if !ok || !strings.HasPrefix(name, handlers.FetchedPrefix) {
+			continue
+		}
+		if x.rep.FetchedPerWorker[phase] == nil {
+			x.rep.FetchedPerWorker[phase] = map[string]int64{}
+		}
+		x.rep.FetchedPerWorker[phase][worker] = n
+	}
 	x.rep.WriteRetries = c["write_retries"]
+}
+
+// coordination measures the run's time outside task execution from the
+// phases this coordinator waited on and the spans the workers recorded.
+func (x *run) coordination(ctx context.Context, counters map[string]int64) *Coordination {
+	spans, err := handlers.Spans(ctx, x.Redis, x.plan.Run)
+	if err != nil {
+		x.log.Warn("spans_unavailable", "err", err)
+		return nil
+	}
+	c := &Coordination{RunSeconds: time.Since(x.rep.Started).Seconds(), TaskSeconds: map[string]float64{}}
+	for _, ph := range x.phases {
+		sp, ok := spans[ph.phase]
+		if !ok || sp[0].IsZero() || sp[1].IsZero() {
+			continue
+		}
+		c.Phases++
+		c.TaskSpanSeconds += sp[1].Sub(sp[0]).Seconds()
+		c.QueueWaitSeconds += max(sp[0].Sub(ph.began).Seconds(), 0)
+		c.BarrierLagSeconds += max(ph.ended.Sub(sp[1]).Seconds(), 0)
+	}
+	c.OutsideTasksSeconds = max(c.RunSeconds-c.TaskSpanSeconds, 0)
+	if c.RunSeconds > 0 {
+		c.OutsideShare = c.OutsideTasksSeconds / c.RunSeconds
+		c.BarrierShare = (c.QueueWaitSeconds + c.BarrierLagSeconds) / c.RunSeconds
+	}
+	for name, ms := range counters {
+		if kind, ok := strings.CutPrefix(name, "task_ms:"); ok {
+			c.TaskSeconds[kind] = float64(ms) / 1000
+		}
+	}
+	return c
 }
 
 // validate: both files present, big enough, with the expected headers.
@@ -284,7 +337,7 @@ func (x *run) train(ctx context.Context) (bool, error) {
 			}
 			step := fmt.Sprintf("iteration %d/%d %s", it, iters, side)
 			stepStart := time.Now()
-			tk, err := x.await(ctx, x.keys.FactorsPrefix(it, side), bts, func(done, total int) {
+			tk, err := x.await(ctx, fmt.Sprintf("train:%03d:%s", it, side), x.keys.FactorsPrefix(it, side), bts, func(done, total int) {
 				x.observeFraction(ctx, step, done, total, stepStart, (float64(half)+float64(done)/float64(max(total, 1)))/float64(2*iters))
 			})
 			total = addTasks(total, tk)
@@ -442,7 +495,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		bts = append(bts, x.block(t, p.ID(), x.keys.TopK(b)))
 	}
 	stepStart := time.Now()
-	tk, err := x.await(ctx, x.keys.TopKPrefix(), bts, func(done, total int) {
+	tk, err := x.await(ctx, "similarity", x.keys.TopKPrefix(), bts, func(done, total int) {
 		x.observe(ctx, "top-k blocks", done, total, stepStart)
 	})
 	x.rep.Tasks["similarity"] = tk
@@ -507,7 +560,7 @@ func (x *run) load(ctx context.Context) (bool, error) {
 		bts = append(bts, x.block(t, p.ID(), x.keys.Load(b)))
 	}
 	stepStart := time.Now()
-	tk, err := x.await(ctx, x.keys.LoadPrefix(), bts, func(done, total int) {
+	tk, err := x.await(ctx, "load", x.keys.LoadPrefix(), bts, func(done, total int) {
 		x.observe(ctx, "load blocks", done, total, stepStart)
 	})
 	x.rep.Tasks["load"] = tk

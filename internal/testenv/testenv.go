@@ -171,6 +171,13 @@ const redisHowTo = "redis-server is needed: install it with `apt-get install -y 
 // persistence (unless the caller passes extra args) and returns its address.
 func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
+	return StartRedisPort(t, FreePort(t), extra...)
+}
+
+// StartRedisPort is StartRedis on a given port, for a test that restarts
+// Redis where its clients expect it.
+func StartRedisPort(t testing.TB, port int, extra ...string) *Redis {
+	t.Helper()
 	bin := os.Getenv("BETTERREAD_REDIS_SERVER")
 	if bin == "" {
 		var err error
@@ -178,7 +185,6 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 			t.Fatalf("find redis-server: %v\n%s", err, redisHowTo)
 		}
 	}
-	port := FreePort(t)
 	dir := t.TempDir()
 	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", dir}, extra...)
 	p := Start(t, "redis-server", redisHowTo, nil, bin, args...)

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -28,6 +31,8 @@ type TargetOpener func(ctx context.Context, run string, spec tasks.TargetSpec) (
 // fetched) where the coordinator can read them for the report.
 type Counter interface {
 	Add(ctx context.Context, run, name string, n int64)
+	// Span widens phase's span to include a task that ran start..end.
+	Span(ctx context.Context, run, phase string, start, end time.Time)
 }
 
 // Deps are what every handler needs.
@@ -40,6 +45,41 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Fetched counts bytes read from the store by this process.
 	Fetched *atomic.Int64
+	// Name identifies this process in per-worker counters (host:pid).
+	Name string
+}
+
+// FetchedPrefix starts the names of per-worker fetch counters:
+// "bytes_fetched:<phase>@<worker>", phase being e.g. "train:003:items".
+const FetchedPrefix = "bytes_fetched:"
+
+// ProcessName is the default Deps.Name: host:pid.
+func ProcessName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+type phaseKey struct{}
+
+// withPhase labels the store reads made under ctx with the run phase
+// (a half-iteration), so they are counted per worker and phase.
+func withPhase(ctx context.Context, phase string) context.Context {
+	return context.WithValue(ctx, phaseKey{}, phase)
+}
+
+// fetched counts n bytes read from the store for run: in this process's
+// total, in the run's total, and per worker and phase when ctx has one.
+func (d *Deps) fetched(ctx context.Context, run string, n int64) {
+	if d.Fetched != nil {
+		d.Fetched.Add(n)
+	}
+	d.count(ctx, run, "bytes_fetched", n)
+	if phase, ok := ctx.Value(phaseKey{}).(string); ok && d.Name != "" {
+		d.count(ctx, run, FetchedPrefix+phase+"@"+d.Name, n)
+	}
 }
 
 func (d *Deps) count(ctx context.Context, run, name string, n int64) {
@@ -62,10 +102,7 @@ func (d *Deps) read(ctx context.Context, run, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Fetched != nil {
-		d.Fetched.Add(int64(len(data)))
-	}
-	d.count(ctx, run, "bytes_fetched", int64(len(data)))
+	d.fetched(ctx, run, int64(len(data)))
 	return data, nil
 }
 
@@ -164,10 +201,7 @@ func (d *Deps) factors(ctx context.Context, plan tasks.Plan, l tasks.Layout, ite
 	key := fmt.Sprintf("factors:%s:%d:%s", plan.Run, iteration, side)
 	v, err := d.Cache.Get(ctx, key, func(ctx context.Context) (any, int64, error) {
 		out, n, err := ReadFactors(ctx, d.Store, plan, l, iteration, side)
-		if d.Fetched != nil {
-			d.Fetched.Add(n)
-		}
-		d.count(ctx, plan.Run, "bytes_fetched", n)
+		d.fetched(ctx, plan.Run, n)
 		return out, int64(len(out) * 4), err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -13,8 +14,9 @@ import (
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
-// Register adds the block-task handlers to mux.
+// Register adds the block-task handlers to mux, timed by phase.
 func Register(mux *asynq.ServeMux, d *Deps) {
+	mux.Use(d.timed)
 	mux.Handle(tasks.TypeALSSolve, ALSSolve{d})
 	mux.Handle(tasks.TypeSimTopK, SimTopK{d})
 	mux.Handle(tasks.TypeLoadWrite, LoadWrite{d})
@@ -67,6 +69,46 @@ func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 
+// Phase names the barrier a block task belongs to, as the coordinator's
+// report does: "train:003:items", "similarity" or "load"; "" for a
+// payload it cannot read (the handler then reports the error).
+func Phase(t *asynq.Task) (run, phase string) {
+	var p struct {
+		Run       string `json:"run"`
+		Iteration int    `json:"iteration"`
+		Side      string `json:"side"`
+	}
+	if json.Unmarshal(t.Payload(), &p) != nil {
+		return "", ""
+	}
+	switch t.Type() {
+	case tasks.TypeALSSolve:
+		return p.Run, fmt.Sprintf("train:%03d:%s", p.Iteration, p.Side)
+	case tasks.TypeSimTopK:
+		return p.Run, "similarity"
+	case tasks.TypeLoadWrite:
+		return p.Run, "load"
+	}
+	return p.Run, ""
+}
+
+// timed is middleware recording each block task's execution: its
+// milliseconds per task type, and the span of its phase (first start, last
+// end) for the coordinator's coordination-overhead figures.
+func (d *Deps) timed(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		start := time.Now()
+		err := next.ProcessTask(ctx, t)
+		end := time.Now()
+		run, phase := Phase(t)
+		if run != "" && phase != "" && d.Counter != nil {
+			d.Counter.Add(ctx, run, "task_ms:"+t.Type(), end.Sub(start).Milliseconds())
+			d.Counter.Span(ctx, run, phase, start, end)
+		}
+		return err
+	})
+}
+
 // RedisCounter keeps per-run counters in one Redis hash per run.
 type RedisCounter struct {
 	Client redis.UniversalClient
@@ -82,6 +124,51 @@ func (c RedisCounter) Add(ctx context.Context, run, name string, n int64) {
 	if err := c.Client.HIncrBy(ctx, CounterKey(run), name, n).Err(); err != nil && c.Logger != nil {
 		c.Logger.Warn("count_failed", "run_id", run, "counter", name, "err", err)
 	}
+}
+
+// SpanKeys are the Redis sorted sets of run's phase spans: member phase,
+// score the first task start and the last task end (Unix ms).
+func SpanKeys(run string) (first, last string) {
+	return "betterread:run:" + run + ":phase-first", "betterread:run:" + run + ":phase-last"
+}
+
+// Span implements Counter: it keeps the earliest start and the latest end
+// of phase's tasks.
+func (c RedisCounter) Span(ctx context.Context, run, phase string, start, end time.Time) {
+	first, last := SpanKeys(run)
+	pipe := c.Client.Pipeline()
+	pipe.ZAddLT(ctx, first, redis.Z{Score: float64(start.UnixMilli()), Member: phase})
+	pipe.ZAddGT(ctx, last, redis.Z{Score: float64(end.UnixMilli()), Member: phase})
+	pipe.Expire(ctx, first, 7*24*time.Hour)
+	pipe.Expire(ctx, last, 7*24*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil && c.Logger != nil {
+		c.Logger.Warn("span_failed", "run_id", run, "phase", phase, "err", err)
+	}
+}
+
+// Spans reads run's phase spans: phase → [first start, last end].
+func Spans(ctx context.Context, client redis.UniversalClient, run string) (map[string][2]time.Time, error) {
+	firstKey, lastKey := SpanKeys(run)
+	first, err := client.ZRangeWithScores(ctx, firstKey, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read phase spans of run %s: %w", run, err)
+	}
+	last, err := client.ZRangeWithScores(ctx, lastKey, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read phase spans of run %s: %w", run, err)
+	}
+	out := map[string][2]time.Time{}
+	for _, z := range first {
+		s := out[z.Member.(string)]
+		s[0] = time.UnixMilli(int64(z.Score))
+		out[z.Member.(string)] = s
+	}
+	for _, z := range last {
+		s := out[z.Member.(string)]
+		s[1] = time.UnixMilli(int64(z.Score))
+		out[z.Member.(string)] = s
+	}
+	return out, nil
 }
 
 // Counters reads run's counters.
