@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	deps := &handlers.Deps{
 		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc),
 		Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
-		Logger: logger, Fetched: fetched,
+		Logger: logger, Fetched: fetched, Name: handlers.ProcessName(),
 	}
 	mux := asynq.NewServeMux()
 	handlers.Register(mux, deps)
