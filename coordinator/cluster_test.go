@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +83,7 @@ type cluster struct {
 	coordinator string
 	worker      string
 	redis       *testenv.Redis
+	password    string
 	rc          *redis.Client
 	env         []string
 	store       string
@@ -91,13 +93,50 @@ type cluster struct {
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	coord, worker := binaries(t)
-	r := testenv.StartRedis(t)
+	password := fmt.Sprintf("pw-%x", rand.Uint64()) // Redis needs it: secure by default
+	r := testenv.StartRedis(t, "--requirepass", password)
 	m := testenv.StartMinIO(t)
 	m.NewBucket(t, "blocks")
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: password})
 	t.Cleanup(func() { rc.Close() })
-	return &cluster{t: t, coordinator: coord, worker: worker, redis: r, rc: rc,
-		env: m.Env(), store: "s3://blocks/" + strings.ToLower(t.Name())}
+	return &cluster{t: t, coordinator: coord, worker: worker, redis: r, rc: rc, password: password,
+		env:   append(m.Env(), "BETTERREAD_REDIS_PASSWORD="+password),
+		store: "s3://blocks/" + strings.ToLower(t.Name())}
+}
+
+// checkNoSecrets fails if the Redis password or the S3 secret key shows
+// up in any process's output, in the run report, or in Redis (where the
+// task payloads are).
+func (c *cluster) checkNoSecrets(procs []*testenv.Process, out string) {
+	c.t.Helper()
+	secrets := []string{c.password}
+	for _, kv := range c.env {
+		if v, ok := strings.CutPrefix(kv, "AWS_SECRET_ACCESS_KEY="); ok {
+			secrets = append(secrets, v)
+		}
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	texts := map[string]string{"report.json": string(report)}
+	for _, p := range procs {
+		texts[p.Name] = p.Output()
+	}
+	keys, _ := c.rc.Keys(context.Background(), "*").Result()
+	for _, k := range keys {
+		if typ, _ := c.rc.Type(context.Background(), k).Result(); typ == "hash" {
+			m, _ := c.rc.HGetAll(context.Background(), k).Result()
+			texts["redis "+k] = fmt.Sprint(m)
+		}
+	}
+	for where, text := range texts {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				c.t.Errorf("a secret appears in %s", where)
+			}
+		}
+	}
 }
 
 func (c *cluster) conn() []string { return []string{"--redis", c.redis.Addr, "--store", c.store} }
@@ -217,6 +256,7 @@ func TestClusterKillWorkers(t *testing.T) {
 	if !rep.Verify.Verified {
 		t.Fatalf("not verified: %s", rep.Verify.Message)
 	}
+	c.checkNoSecrets(append([]*testenv.Process{run}, c.workers...), out)
 }
 
 // TestClusterKillCoordinator kills the coordinator mid-run and starts a new
@@ -271,7 +311,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		t.Fatalf("redis address %s: %v", c.redis.Addr, err)
 	}
 	c.redis.Kill()
-	c.redis = testenv.StartRedisPort(t, n)
+	c.redis = testenv.StartRedisPort(t, n, "--requirepass", c.password)
 	wait(t, run, 6*time.Minute)
 	sameTables(t, ref, out)
 	rep := reportOf(t, out)

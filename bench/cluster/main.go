@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -72,10 +74,15 @@ func run(ctx context.Context, args []string) error {
 	var rows []string
 	for _, w := range workerCounts {
 		dir := filepath.Join(tmp, fmt.Sprintf("cluster-%g", w))
-		if err := sh(ctx, nil, "./deploy/local/cluster.sh", "start", "-n", fmt.Sprint(w), "-d", dir); err != nil {
+		ports, err := freePorts(3)
+		if err != nil {
 			return err
 		}
-		env, err := clusterEnv(ctx, dir)
+		portEnv := []string{"BETTERREAD_CLUSTER_REDIS_PORT=" + fmt.Sprint(ports[0]), "BETTERREAD_CLUSTER_MINIO_PORT=" + fmt.Sprint(ports[1])}
+		if err := sh(ctx, portEnv, "./deploy/local/cluster.sh", "start", "-n", fmt.Sprint(w), "-d", dir); err != nil {
+			return err
+		}
+		env, err := clusterEnv(ctx, dir, portEnv)
 		if err == nil {
 			for _, scale := range scales {
 				var row string
@@ -86,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 				rows = append(rows, row)
 			}
 		}
-		if stopErr := sh(ctx, nil, "./deploy/local/cluster.sh", "stop", "-d", dir); stopErr != nil && err == nil {
+		if stopErr := sh(ctx, portEnv, "./deploy/local/cluster.sh", "stop", "-d", dir); stopErr != nil && err == nil {
 			err = stopErr
 		}
 		if err != nil {
@@ -102,8 +109,34 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func clusterEnv(ctx context.Context, dir string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "./deploy/local/cluster.sh", "env", "-d", dir).Output()
+// freePorts finds n free loopback ports, the second and third adjacent
+// (MinIO's API and console).
+func freePorts(n int) ([]int, error) {
+	for base := 20000 + rand.IntN(20000); base < 60000; base += 7 {
+		ok := true
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			ports := make([]int, n)
+			for i := range ports {
+				ports[i] = base + i
+			}
+			return ports, nil
+		}
+	}
+	return nil, fmt.Errorf("no %d free adjacent ports", n)
+}
+
+func clusterEnv(ctx context.Context, dir string, portEnv []string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "./deploy/local/cluster.sh", "env", "-d", dir)
+	cmd.Env = append(os.Environ(), portEnv...)
+	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("cluster env: %w", err)
 	}

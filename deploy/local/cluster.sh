@@ -63,6 +63,12 @@ wait_port() { # name, port
 
 case "$cmd" in
 start)
+  for port in "$REDIS_PORT" "$MINIO_PORT" "$((MINIO_PORT + 1))"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && ! alive "$DIR/pids/redis.pid"; then
+      log "port $port is already in use: stop what holds it, or choose others with BETTERREAD_CLUSTER_REDIS_PORT and BETTERREAD_CLUSTER_MINIO_PORT (MinIO's console takes the next port)"
+      exit 1
+    fi
+  done
   ./deploy/local/test-deps.sh
   mkdir -p "$DIR/pids" "$DIR/logs" "$DIR/bin" "$DIR/minio" "$DIR/redis"
   [ -f "$PASSWORD_FILE" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$PASSWORD_FILE"
