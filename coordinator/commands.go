@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -66,4 +67,13 @@ func required(v, name string) error {
 
 func joinErrs(list []error, more ...error) error {
 	return errors.Join(append(append([]error(nil), list...), more...)...)
+}
+
+// parseError is the result of a failed flag parse: nil for -h (the usage
+// was printed, which is what was asked for), else a usage error.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return fmt.Errorf("%v: %w", err, errUsage)
 }

@@ -30,7 +30,7 @@ func generateCommand(ctx context.Context, args []string, env connect.Env, stderr
 	f.Int(&p.Groups, "groups", "BETTERREAD_GENERATE_GROUPS", p.Groups, "latent book groups users prefer")
 	f.Int64(&p.Seed, "seed", "BETTERREAD_GENERATE_SEED", p.Seed, "generator seed")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return parseError(err)
 	}
 	if err := errors.Join(f.Errs...); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)

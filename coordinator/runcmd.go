@@ -40,7 +40,7 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	var c runConfig
 	c.register(fs, env)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return parseError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)

@@ -29,7 +29,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level")
 	c.conn.RegisterFlags(f)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return parseError(err)
 	}
 	if err := joinErrs(f.Errs, c.conn.Validate(), required(c.conn.Redis, "--redis"), required(c.conn.Store, "--store")); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)

@@ -44,7 +44,7 @@ func verifyCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	f.Int(&c.Sample, "verify-sample", "BETTERREAD_VERIFY_SAMPLE", -1, "books whose neighbours are read back; -1 takes the run's own")
 	c.conn.RegisterFlags(f)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return parseError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)

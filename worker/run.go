@@ -58,6 +58,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var c Config
 	c.RegisterFlags(fs, connect.Env(getenv))
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage was printed, as asked
+		}
 		return err
 	}
 	if err := c.Validate(); err != nil {
