@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
@@ -84,6 +86,7 @@ type cluster struct {
 	worker      string
 	redis       *testenv.Redis
 	password    string
+	minio       *testenv.MinIO
 	rc          *redis.Client
 	env         []string
 	store       string
@@ -99,7 +102,7 @@ func newCluster(t *testing.T) *cluster {
 	m.NewBucket(t, "blocks")
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: password})
 	t.Cleanup(func() { rc.Close() })
-	return &cluster{t: t, coordinator: coord, worker: worker, redis: r, rc: rc, password: password,
+	return &cluster{t: t, coordinator: coord, worker: worker, redis: r, rc: rc, password: password, minio: m,
 		env:   append(m.Env(), "BETTERREAD_REDIS_PASSWORD="+password),
 		store: "s3://blocks/" + strings.ToLower(t.Name())}
 }
@@ -191,14 +194,45 @@ func wait(t *testing.T, p *testenv.Process, limit time.Duration) {
 	}
 }
 
+// upload puts local files into a new bucket and returns their s3:// URLs.
+func (c *cluster) upload(bucket string, paths ...string) []string {
+	c.t.Helper()
+	c.minio.NewBucket(c.t, bucket)
+	var urls []string
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		key := filepath.Base(p)
+		_, err = c.minio.Client().PutObject(c.t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: f})
+		f.Close()
+		if err != nil {
+			c.t.Fatalf("upload %s: %v", p, err)
+		}
+		urls = append(urls, "s3://"+bucket+"/"+key)
+	}
+	return urls
+}
+
 // sameTables fails unless dir's tables are byte-identical to ref's.
 func sameTables(t *testing.T, ref, dir string) {
+	t.Helper()
+	sameTablesAs(t, ref, dir, nil)
+}
+
+// sameTablesAs is sameTables after replacing, in dir's tables, the
+// strings of replace (a run id) by their values.
+func sameTablesAs(t *testing.T, ref, dir string, replace map[string]string) {
 	t.Helper()
 	for _, name := range []string{"Books.jsonl", "BookSimilarities.jsonl"} {
 		a, err1 := os.ReadFile(filepath.Join(ref, name))
 		b, err2 := os.ReadFile(filepath.Join(dir, name))
 		if err1 != nil || err2 != nil {
 			t.Fatalf("read %s: %v %v", name, err1, err2)
+		}
+		for from, to := range replace {
+			b = bytes.ReplaceAll(b, []byte(from), []byte(to))
 		}
 		if !bytes.Equal(a, b) {
 			t.Fatalf("%s of the cluster run differs from the undisturbed run's (%d vs %d bytes)", name, len(b), len(a))
@@ -271,6 +305,9 @@ func TestClusterKillCoordinator(t *testing.T) {
 	c := newCluster(t)
 	c.startWorker("worker-a")
 	c.startWorker("worker-b")
+	// The inputs come from S3 this time (streamed by prepare).
+	urls := c.upload("uploads", books, ratings)
+	args[1], args[3] = urls[0], urls[1]
 	out := t.TempDir()
 	first := c.startRun("coordinator-1", append(args, "--out", out, "--block-rows", "32")...)
 	pr := c.waitFor(first, "the ALS stage at iteration 3", inTrain(3))
@@ -278,8 +315,10 @@ func TestClusterKillCoordinator(t *testing.T) {
 	first.Kill()
 	second := c.startRun("coordinator-2", append(args, "--out", out, "--block-rows", "32")...)
 	wait(t, second, 6*time.Minute)
-	sameTables(t, ref, out)
 	rep := reportOf(t, out)
+	// The run id of S3 inputs hashes their URLs and sizes, not contents:
+	// it differs from the local reference run's.
+	sameTablesAs(t, ref, out, map[string]string{rep.RunID: readReport(t, ref).RunID})
 	if rep.Stages["prepare"].Status != "resumed" {
 		t.Errorf("prepare stage %+v: the new coordinator should have found its outputs", rep.Stages["prepare"])
 	}
@@ -320,5 +359,33 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 	if !strings.Contains(run.Output(), "run_requeued") && !strings.Contains(run.Output(), "task_requeued") {
 		t.Errorf("the coordinator never said it re-enqueued anything after Redis lost its data:\n%s", tail(run.Output(), 4000))
+	}
+}
+
+// TestClusterLayouts runs the same job on 1, 2 and 3 worker processes with
+// two block sizes: the tables are byte-identical to the embedded run's.
+func TestClusterLayouts(t *testing.T) {
+	books, ratings := generate(t, smallShape())
+	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "4"}
+	ref := t.TempDir()
+	runOK(t, append(args, "--out", ref)...)
+
+	c := newCluster(t)
+	for i, layout := range []struct {
+		workers   int
+		blockRows string
+	}{{1, "64"}, {2, "500"}, {3, "64"}, {3, "500"}} {
+		for len(c.workers) < layout.workers {
+			c.startWorker(fmt.Sprintf("worker-%d", len(c.workers)+1))
+		}
+		out := t.TempDir()
+		// --fresh: the same run again, computed anew, not resumed.
+		run := c.startRun(fmt.Sprintf("coordinator-%d", i), append(args, "--fresh", "--out", out, "--block-rows", layout.blockRows)...)
+		wait(t, run, 5*time.Minute)
+		sameTables(t, ref, out)
+		rep := reportOf(t, out)
+		if rep.Tasks["train"].Resumed != 0 {
+			t.Errorf("layout %d resumed %d blocks: it should have computed everything", i, rep.Tasks["train"].Resumed)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -91,7 +92,8 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	// The services get the plain logger: the pipeline runner adds run_id
 	// to its own lines, as it serves any run.
 	runLog := logger.With("run_id", plan.Run)
-	if err := storePlan(ctx, st, plan, c.Fresh, runLog); err != nil {
+	written, err := storePlan(ctx, st, plan, c.Fresh, runLog)
+	if err != nil {
 		return err
 	}
 
@@ -100,7 +102,20 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 		return err
 	}
 	defer svc.stop()
+	if written {
+		// A new generation of the run: its counters start from zero.
+		if err := svc.resetRunState(ctx, plan.Run); err != nil {
+			return err
+		}
+	}
 
+	if c.Fresh {
+		// A finished task of the same run would be taken for this one.
+		if err := svc.inspector.DeleteTask(tasks.QueuePipeline, "run:"+plan.Run); err != nil &&
+			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("--fresh: remove the earlier task of run %s (is it still running?): %w", plan.Run, err)
+		}
+	}
 	if err := svc.enqueueRun(ctx, plan.Run, runLog); err != nil {
 		return err
 	}
@@ -194,30 +209,52 @@ func hashInput(ctx context.Context, h io.Writer, url string) error {
 // run resumes). A stored plan that differs — another block layout or
 // target directory — belongs to an earlier attempt whose blocks do not fit:
 // the run's outputs are discarded and it starts over.
-func storePlan(ctx context.Context, st store.Store, p tasks.Plan, fresh bool, logger *slog.Logger) error {
+func storePlan(ctx context.Context, st store.Store, p tasks.Plan, fresh bool, logger *slog.Logger) (written bool, err error) {
 	keys := store.RunKeys(p.Run)
-	data, err := json.MarshalIndent(p, "", "  ")
+	p.Gen = ""
+	same, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("encode plan: %w", err)
+		return false, fmt.Errorf("encode plan: %w", err)
 	}
 	old, err := readAll(ctx, st, keys.Plan())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("read stored plan of run %s: %w", p.Run, err)
-	case !fresh && bytes.Equal(old, data):
+		return false, fmt.Errorf("read stored plan of run %s: %w", p.Run, err)
+	case !fresh && samePlan(old, same):
 		logger.Info("run_resumed", "reason", "plan already stored; finished stages are not recomputed")
-		return nil
+		return false, nil
 	default:
 		logger.Info("run_reset", "reason", map[bool]string{true: "--fresh", false: "stored plan differs"}[fresh])
 		if err := st.Delete(ctx, keys.Prefix()); err != nil {
-			return fmt.Errorf("discard stored outputs of run %s: %w", p.Run, err)
+			return false, fmt.Errorf("discard stored outputs of run %s: %w", p.Run, err)
 		}
 	}
-	if err := st.Put(ctx, keys.Plan(), bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("write plan of run %s: %w", p.Run, err)
+	var gen [8]byte
+	if _, err := crand.Read(gen[:]); err != nil {
+		return false, err
 	}
-	return nil
+	p.Gen = hex.EncodeToString(gen[:])
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return false, fmt.Errorf("encode plan: %w", err)
+	}
+	if err := st.Put(ctx, keys.Plan(), bytes.NewReader(data)); err != nil {
+		return false, fmt.Errorf("write plan of run %s: %w", p.Run, err)
+	}
+	return true, nil
+}
+
+// samePlan reports whether the stored plan is the one encoded in want (a
+// plan without its generation).
+func samePlan(stored, want []byte) bool {
+	p, err := tasks.DecodePlan(stored)
+	if err != nil {
+		return false
+	}
+	p.Gen = ""
+	got, err := json.Marshal(p)
+	return err == nil && bytes.Equal(got, want)
 }
 
 // services are the asynq client, inspector and servers of this process.
@@ -291,6 +328,18 @@ func (s *services) stop() {
 	}
 	s.client.Close()
 	s.inspector.Close()
+}
+
+// resetRunState removes the run's counters, phase spans and progress
+// from Redis.
+func (s *services) resetRunState(ctx context.Context, run string) error {
+	rc := s.conn.RedisClient()
+	defer rc.Close()
+	first, last := handlers.SpanKeys(run)
+	if err := rc.Del(ctx, handlers.CounterKey(run), first, last, pipeline.ProgressKey(run)).Err(); err != nil {
+		return fmt.Errorf("reset counters of run %s in redis: %w", run, err)
+	}
+	return nil
 }
 
 // enqueueRun puts the run's pipeline:run task on the queue. A task that

@@ -328,7 +328,7 @@ func (x *run) train(ctx context.Context) (bool, error) {
 			n := l.Rows(side)
 			bts := make([]blockTask, 0, l.Blocks(n))
 			for b := range l.Blocks(n) {
-				p := tasks.ALSSolve{Run: x.plan.Run, Iteration: it, Side: side, Block: b}
+				p := tasks.ALSSolve{Run: x.plan.Run, Gen: x.plan.Gen, Iteration: it, Side: side, Block: b}
 				t, err := tasks.NewALSSolve(p)
 				if err != nil {
 					return false, err
@@ -487,7 +487,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 	n := l.Blocks(l.Catalog)
 	bts := make([]blockTask, 0, n)
 	for b := range n {
-		p := tasks.SimTopK{Run: x.plan.Run, Block: b}
+		p := tasks.SimTopK{Run: x.plan.Run, Gen: x.plan.Gen, Block: b}
 		t, err := tasks.NewSimTopK(p)
 		if err != nil {
 			return false, err
@@ -552,7 +552,7 @@ func (x *run) load(ctx context.Context) (bool, error) {
 	n := l.Blocks(l.Catalog)
 	bts := make([]blockTask, 0, n)
 	for b := range n {
-		p := tasks.LoadWrite{Run: x.plan.Run, Block: b}
+		p := tasks.LoadWrite{Run: x.plan.Run, Gen: x.plan.Gen, Block: b}
 		t, err := tasks.NewLoadWrite(p)
 		if err != nil {
 			return false, err

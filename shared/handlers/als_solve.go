@@ -23,7 +23,7 @@ func (h ALSSolve) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	h.started(ctx, p.Run, "als")
-	plan, err := h.plan(ctx, p.Run)
+	plan, err := h.planOf(ctx, p.Run, p.Gen)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,20 @@ func (c *Cache) Get(ctx context.Context, key string, load func(context.Context) 
 	return val, err
 }
 
+// Purge drops every held value whose key match accepts (loads in flight
+// are not affected).
+func (c *Cache) Purge(match func(key string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, el := range c.entries {
+		if match(key) {
+			c.order.Remove(el)
+			delete(c.entries, key)
+			c.size -= el.Value.(*entry).size
+		}
+	}
+}
+
 // Stats reports hits, misses and bytes held.
 func (c *Cache) Stats() (hits, misses, bytes int64) {
 	c.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -115,6 +116,23 @@ func missingInput(err error, what string) error {
 		return fmt.Errorf("%s is not in the block store: %w", what, err)
 	}
 	return fmt.Errorf("read %s: %w", what, err)
+}
+
+// planOf returns the plan of a task's run and generation. When the plan in
+// the cache is of another generation (the run was written anew since),
+// everything cached of the run is dropped and the plan read again; a task
+// whose generation is not the stored plan's is of an earlier generation
+// and is refused.
+func (d *Deps) planOf(ctx context.Context, run, gen string) (tasks.Plan, error) {
+	p, err := d.plan(ctx, run)
+	if err != nil || gen == "" || p.Gen == gen {
+		return p, err
+	}
+	d.Cache.Purge(func(key string) bool { return strings.Contains(key, run) })
+	if p, err = d.plan(ctx, run); err != nil || p.Gen == gen {
+		return p, err
+	}
+	return p, fmt.Errorf("task of generation %s of run %s, but the stored plan is generation %s: %w", gen, run, p.Gen, asynq.SkipRetry)
 }
 
 func (d *Deps) plan(ctx context.Context, run string) (tasks.Plan, error) {

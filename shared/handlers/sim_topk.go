@@ -54,7 +54,7 @@ func (h SimTopK) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	h.started(ctx, p.Run, "similarity")
-	plan, err := h.plan(ctx, p.Run)
+	plan, err := h.planOf(ctx, p.Run, p.Gen)
 	if err != nil {
 		return err
 	}

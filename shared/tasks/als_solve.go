@@ -15,7 +15,10 @@ const TypeALSSolve = "als:solve"
 // against the users of iteration i-1 (iteration 0 is the seeded init), and
 // Side "users" solves against the items of iteration i.
 type ALSSolve struct {
-	Run       string `json:"run"`
+	Run string `json:"run"`
+	// Gen is the generation of the run\'s plan the task belongs to (see
+	// Plan.Gen).
+	Gen       string `json:"gen,omitempty"`
 	Iteration int    `json:"iteration"`
 	Side      string `json:"side"`
 	Block     int    `json:"block"`

@@ -13,7 +13,10 @@ const TypeLoadWrite = "load:write"
 
 // LoadWrite names the block; it is the same block numbering as sim:topk.
 type LoadWrite struct {
-	Run   string `json:"run"`
+	Run string `json:"run"`
+	// Gen is the generation of the run\'s plan the task belongs to (see
+	// Plan.Gen).
+	Gen   string `json:"gen,omitempty"`
 	Block int    `json:"block"`
 }
 

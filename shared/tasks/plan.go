@@ -31,6 +31,11 @@ type Plan struct {
 	BlockRows int          `json:"block_rows"`
 	Target    TargetSpec   `json:"target"`
 	Verify    VerifyParams `json:"verify"`
+	// Gen changes each time the plan is written anew (a new run, --fresh,
+	// or changed parameters that keep the run id, such as the block size):
+	// workers drop what they cached of an earlier generation, and refuse
+	// tasks of one.
+	Gen string `json:"gen,omitempty"`
 	// Retries is how often a failing block task is retried before the run
 	// fails; nil means BlockMaxRetry.
 	Retries *int `json:"retries,omitempty"`

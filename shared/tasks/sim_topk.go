@@ -13,7 +13,10 @@ const TypeSimTopK = "sim:topk"
 
 // SimTopK names the query block.
 type SimTopK struct {
-	Run   string `json:"run"`
+	Run string `json:"run"`
+	// Gen is the generation of the run\'s plan the task belongs to (see
+	// Plan.Gen).
+	Gen   string `json:"gen,omitempty"`
 	Block int    `json:"block"`
 }
 
