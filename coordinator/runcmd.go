@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -149,37 +148,16 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 // the same id (and its items the same run_id), whatever the block layout
 // or number of workers.
 func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
-	p := tasks.Plan{
-		Version: tasks.PlanVersion,
-		Books:   c.Books, Ratings: c.Ratings,
-		Prepare: c.Prepare, ALS: c.ALS, Similarity: c.Similarity,
-		BlockRows: c.BlockRows,
-		Target: tasks.TargetSpec{
-			Kind: "files", Dir: c.Out,
-			BooksTable:        cmp.Or(c.BooksTable, c.TablePrefix+"Books"),
-			SimilaritiesTable: cmp.Or(c.SimsTable, c.TablePrefix+"BookSimilarities"),
-			WriteRate:         c.WriteRate, RunWriteRate: c.RunWriteRate, WriteDeadline: c.WriteDeadline.Seconds(),
-		},
-		Verify:  c.Verify,
-		Retries: &c.TaskRetries,
-	}
-	p.Prepare.Seed = c.ALS.Seed
-	if c.Target == "dynamodb" || (c.Target == "auto" && c.conn.DynamoDB != "") {
-		p.Target.Kind, p.Target.Dir, p.Target.Endpoint, p.Target.Region = "dynamodb", "", c.conn.DynamoDB, c.conn.Region
-	}
-	if abs, err := filepath.Abs(p.Target.Dir); err == nil && p.Target.Dir != "" {
-		p.Target.Dir = abs
-	}
+	p := c.jobConfig.plan(c.Books, c.Ratings)
 	h := sha256.New()
 	for _, in := range []string{c.Books, c.Ratings} {
 		if err := hashInput(ctx, h, in); err != nil {
 			return p, err
 		}
 	}
-	params, _ := json.Marshal([]any{p.Prepare, p.ALS, p.Similarity, p.Target.Kind, p.Target.BooksTable, p.Target.SimilaritiesTable, p.Target.Endpoint})
-	h.Write(params)
+	h.Write(modelParams(p))
 	p.Run = "r-" + hex.EncodeToString(h.Sum(nil))[:16]
-	return p, errors.Join(p.Validate(), dynamo.Tables{Books: p.Target.BooksTable, Similarities: p.Target.SimilaritiesTable}.Validate())
+	return p, p.Validate()
 }
 
 // hashInput adds a local file's contents, or an S3 object's URL and size,

@@ -175,6 +175,32 @@ func statURL(ctx context.Context, location string, getenv func(string) string) (
 	return aws.ToInt64(out.ContentLength), nil
 }
 
+// ObjectInfo is what a HEAD of an input object tells.
+type ObjectInfo struct {
+	Size      int64
+	ETag      string // without quotes; "" for a local file
+	VersionID string // "" when the bucket is unversioned, or for a local file
+}
+
+// HeadURL reports the size, ETag and version id of an s3://bucket/key
+// object (the size only of a local file). A missing one returns an error
+// wrapping ErrNotFound.
+func HeadURL(ctx context.Context, location string) (ObjectInfo, error) {
+	client, bucket, key, err := objectURL(ctx, location, os.Getenv)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("head %s: %w", location, err)
+	}
+	if client == nil {
+		size, err := statURL(ctx, location, os.Getenv)
+		return ObjectInfo{Size: size}, err
+	}
+	out, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("head %s: %w", location, s3Err(ctx, err))
+	}
+	return ObjectInfo{Size: aws.ToInt64(out.ContentLength), ETag: strings.Trim(aws.ToString(out.ETag), `"`), VersionID: aws.ToString(out.VersionId)}, nil
+}
+
 // objectURL resolves location to an S3 client, bucket and key, or (nil
 // client) to a local path returned as key.
 func objectURL(ctx context.Context, location string, getenv func(string) string) (client *s3.Client, bucket, key string, err error) {
