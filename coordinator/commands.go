@@ -16,6 +16,7 @@ commands:
   run       carry out one run: validate, prepare, train, similarity, load, verify
   serve     take pipeline runs from Redis (cluster mode)
   verify    check a finished run's tables again (prints the verify summary JSON)
+  status    list recent runs and watched uploads, or show one run (status RUN)
   generate  write a synthetic Books.csv and Ratings.csv
 
 Run 'coordinator <command> -h' for its flags.`
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return serveCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
 	case "verify":
 		return verifyCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
+	case "status":
+		return statusCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
 	case "generate":
 		return generateCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
 	case "-h", "-help", "--help", "help":

@@ -20,6 +20,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
@@ -96,7 +97,7 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 		return err
 	}
 
-	svc, err := startServices(ctx, &c.conn, st, c.Workers, logger)
+	svc, err := startServices(ctx, &c.conn, st, c.Workers, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -116,6 +117,9 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 		}
 	}
 	if err := svc.enqueueRun(ctx, plan.Run, runLog); err != nil {
+		return err
+	}
+	if err := pipeline.RegisterRun(ctx, svc.rc, plan.Run, time.Now()); err != nil {
 		return err
 	}
 	runLog.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
@@ -241,18 +245,19 @@ type services struct {
 	inspector *asynq.Inspector
 	servers   []*asynq.Server
 	redisOpt  asynq.RedisClientOpt
+	rc        redis.UniversalClient
 	conn      *connect.Config
 }
 
 // startServices starts this process's coordinator server (pipeline:run)
 // and, with workers > 0, its block worker server.
-func startServices(ctx context.Context, conn *connect.Config, st store.Store, workers int, logger *slog.Logger) (*services, error) {
+func startServices(ctx context.Context, conn *connect.Config, st store.Store, workers int, logger *slog.Logger, stats pipeline.Stats) (*services, error) {
 	opt := conn.RedisOpt()
 	rc := conn.RedisClient()
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
 	}
-	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, conn: conn}
+	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, rc: rc, conn: conn}
 	targets := handlers.TargetOpener(conn.Targets(rc))
 	if workers > 0 {
 		deps := &handlers.Deps{
@@ -271,7 +276,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	}
 	runner := &pipeline.Runner{
 		Store: st, Client: svc.client, Inspector: svc.inspector, RedisOpt: opt, Redis: rc, Targets: targets,
-		Observer: pipeline.RedisProgress{Client: rc}, Logger: logger,
+		Observer: pipeline.RedisProgress{Client: rc}, Stats: stats, Logger: logger,
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypePipelineRun, runner)
@@ -306,15 +311,14 @@ func (s *services) stop() {
 	}
 	s.client.Close()
 	s.inspector.Close()
+	s.rc.Close()
 }
 
 // resetRunState removes the run's counters, phase spans and progress
 // from Redis.
 func (s *services) resetRunState(ctx context.Context, run string) error {
-	rc := s.conn.RedisClient()
-	defer rc.Close()
 	first, last := handlers.SpanKeys(run)
-	if err := rc.Del(ctx, handlers.CounterKey(run), first, last, pipeline.ProgressKey(run)).Err(); err != nil {
+	if err := s.rc.Del(ctx, handlers.CounterKey(run), first, last, pipeline.ProgressKey(run)).Err(); err != nil {
 		return fmt.Errorf("reset counters of run %s in redis: %w", run, err)
 	}
 	return nil

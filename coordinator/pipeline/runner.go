@@ -38,7 +38,15 @@ type Runner struct {
 	Redis    redis.UniversalClient
 	Targets  handlers.TargetOpener
 	Observer Observer
+	Stats    Stats // optional
 	Logger   *slog.Logger
+}
+
+// Stats receive stage and run outcomes (the serve command's Prometheus
+// metrics).
+type Stats interface {
+	StageDone(stage, status string, seconds float64)
+	RunDone(status string, seconds float64)
 }
 
 // ProcessTask implements asynq.Handler for pipeline:run.
@@ -162,6 +170,9 @@ func (x *run) end(ctx context.Context, stage string, resumed bool, err error) {
 		x.log.Info("stage_succeeded", "stage", stage, "seconds", st.Seconds)
 	}
 	x.rep.Stages[stage] = st
+	if x.Stats != nil {
+		x.Stats.StageDone(stage, st.Status, st.Seconds)
+	}
 	x.save(ctx)
 }
 
@@ -202,6 +213,9 @@ func (x *run) finish(ctx context.Context, err error) {
 	default:
 		x.rep.Status, x.rep.Error = "failed", err.Error()
 		x.log.Error("run_failed", "err", err)
+	}
+	if x.Stats != nil {
+		x.Stats.RunDone(x.rep.Status, now.Sub(x.rep.Started).Seconds())
 	}
 	// The report is saved even when the run's context is gone.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -53,7 +53,7 @@ func StartMinIO(t testing.TB, env ...string) *MinIO {
 	// before its directory is removed.
 	dir := t.TempDir()
 	m := &MinIO{
-		AccessKey: "test-" + strings.ToLower(rand.Text()[:10]),
+		AccessKey: "test" + strings.ToLower(rand.Text()[:10]), // letters and digits: DynamoDB Local accepts it as a key too
 		SecretKey: rand.Text(),
 		Dir:       dir,
 	}

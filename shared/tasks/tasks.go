@@ -14,6 +14,9 @@ import (
 const (
 	QueuePipeline = "pipeline"
 	QueueBlocks   = "blocks"
+	// QueueHooks holds the looks at watched upload locations, served by
+	// `coordinator serve` apart from runs (which take hours).
+	QueueHooks = "hooks"
 )
 
 // MaxPayloadBytes bounds what Parse functions accept; payloads only name
