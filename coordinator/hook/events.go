@@ -231,7 +231,7 @@ func decodeEventBridge(body []byte, at string) ([]ObjectEvent, error) {
 	if at != "" {
 		source = "sns"
 	}
-	e, err := newEvent(source, ev.DetailType, t, d.Bucket, s3Object(d.Object), joinPath(at, "detail"))
+	e, err := newEvent(source, ev.DetailType, t, d.Bucket, s3Object(d.Object), joinPath(at, "detail"), false)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func decodeRecords(raw json.RawMessage, path, source string) ([]ObjectEvent, err
 		if err != nil {
 			return nil, err
 		}
-		e, err := newEvent(src, r.EventName, t, r.S3.Bucket, r.S3.Object, joinPath(at, "s3"))
+		e, err := newEvent(src, r.EventName, t, r.S3.Bucket, r.S3.Object, joinPath(at, "s3"), true)
 		if err != nil {
 			return nil, err
 		}
@@ -297,7 +297,12 @@ func decodeRecords(raw json.RawMessage, path, source string) ([]ObjectEvent, err
 
 // newEvent checks the bucket and object found under at (".bucket.name",
 // ".object.key", ... in both formats) and makes the event.
-func newEvent(source, name string, t time.Time, b s3Bucket, o s3Object, at string) (ObjectEvent, error) {
+// newEvent checks and builds one event. encoded says whether the key is
+// URL-encoded, as S3 notification Records (from S3, SNS and MinIO) have
+// it; EventBridge events carry the key as it is (their example events show
+// characters, such as ':', that Records would escape), so decoding them
+// would turn a '+' into a space.
+func newEvent(source, name string, t time.Time, b s3Bucket, o s3Object, at string, encoded bool) (ObjectEvent, error) {
 	if b.Name == "" {
 		return ObjectEvent{}, fmt.Errorf("%w: %s: missing", ErrBadEvent, joinPath(at, "bucket.name"))
 	}
@@ -308,7 +313,10 @@ func newEvent(source, name string, t time.Time, b s3Bucket, o s3Object, at strin
 	if o.Key == "" {
 		return ObjectEvent{}, fmt.Errorf("%w: %s: missing", ErrBadEvent, keyPath)
 	}
-	key, err := url.QueryUnescape(o.Key)
+	key, err := o.Key, error(nil)
+	if encoded {
+		key, err = url.QueryUnescape(o.Key)
+	}
 	switch {
 	case err != nil:
 		return ObjectEvent{}, fmt.Errorf("%w: %s: %v", ErrBadEvent, keyPath, err)

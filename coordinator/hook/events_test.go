@@ -221,7 +221,7 @@ func TestDecodeKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			for _, body := range []string{recordsBody(tt.raw), eventBridgeBody(tt.raw)} {
+			for _, body := range []string{recordsBody(tt.raw)} {
 				got, err := hook.Decode([]byte(body))
 				if tt.err != "" {
 					if !errors.Is(err, hook.ErrBadEvent) || !strings.Contains(err.Error(), tt.err) {
@@ -237,6 +237,25 @@ func TestDecodeKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeEventBridgeKeys: EventBridge carries keys as they are, not
+// URL-encoded; a NUL or invalid UTF-8 is still refused.
+func TestDecodeEventBridgeKeys(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"uploads/Books.csv", "uploads/My+Books (2026):1.csv", "a%2Fb", "bücher.csv"} {
+		got, err := hook.Decode([]byte(eventBridgeBody(key)))
+		if err != nil || len(got) != 1 || got[0].Key != key {
+			t.Errorf("EventBridge key %q: %+v, %v; want it unchanged", key, got, err)
+		}
+	}
+	// (Invalid UTF-8 cannot arrive: encoding/json turns it into U+FFFD.)
+	for _, raw := range []string{`"a\u0000b"`, `""`} {
+		body := `{"detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"b"},"object":{"key":` + raw + `,"size":1}}}`
+		if _, err := hook.Decode([]byte(body)); !errors.Is(err, hook.ErrBadEvent) {
+			t.Errorf("EventBridge key %s: %v, want ErrBadEvent", raw, err)
+		}
 	}
 }
 
