@@ -45,7 +45,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f := &connect.Flags{FS: fs, Env: env}
 	f.Int(&c.Workers, "workers", "BETTERREAD_WORKERS", 0, "block tasks this process also runs at once; 0 leaves them to worker processes")
 	f.String(&c.Listen, "listen", "BETTERREAD_LISTEN", "127.0.0.1:8080", "HTTP address of the S3 hook (/hooks/s3), /runs, /healthz, /metrics and /monitor/; empty: no HTTP")
-	f.String(&c.Watch, "watch", "BETTERREAD_WATCH", "", "s3://bucket/prefix whose Books.csv and Ratings.csv uploads start runs; empty: runs only from `coordinator run`")
+	f.String(&c.Watch, "watch", "BETTERREAD_WATCH", "", "s3://bucket/prefix whose Books.csv and Ratings.csv uploads start runs; empty: runs only from coordinator run")
 	f.Duration(&c.Debounce, "debounce", "BETTERREAD_DEBOUNCE", 10*time.Second, "wait this long after an upload event before looking at the pair, so both uploads start one run")
 	f.Bool(&c.HookAuth, "hook-auth", "BETTERREAD_HOOK_AUTH", true, "require the bearer token BETTERREAD_HOOK_TOKEN on the S3 hook (MinIO's webhook auth_token); false only for local use")
 	f.Int64(&c.MaxBody, "hook-max-body", "BETTERREAD_HOOK_MAX_BODY", hook.DefaultMaxBody, "largest S3 hook request body, bytes")

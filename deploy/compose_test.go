@@ -28,7 +28,7 @@ import (
 // flag's default: the Redis password (shared/connect), the S3 endpoint
 // (shared/store, in s3EndpointEnv's order) and the AWS SDK's own.
 var directEnv = []string{
-	"BETTERREAD_REDIS_PASSWORD",
+	"BETTERREAD_REDIS_PASSWORD", "BETTERREAD_HOOK_TOKEN",
 	"BETTERREAD_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
@@ -100,9 +100,21 @@ func TestCompose(t *testing.T) {
 			return nil
 		}), "container_name"},
 		{"coordinator_port", onService("coordinator", func(s *types.ServiceConfig) error {
-			s.Ports = append(s.Ports, types.ServicePortConfig{Target: 8080, Published: "8080", Protocol: "tcp"})
+			s.Ports = append(s.Ports, types.ServicePortConfig{Target: 9999, Published: "9999", Protocol: "tcp"})
 			return nil
-		}), "8080"},
+		}), "9999"},
+		{"hook_token", onService("coordinator", func(s *types.ServiceConfig) error {
+			setEnv(s, "BETTERREAD_HOOK_TOKEN", "another-token")
+			return nil
+		}), "BETTERREAD_HOOK_TOKEN"},
+		{"loopback_listen", onService("coordinator", func(s *types.ServiceConfig) error {
+			for i, a := range s.Command {
+				if a == ":8080" {
+					s.Command[i] = "127.0.0.1:8080"
+				}
+			}
+			return nil
+		}), "loopback"},
 	}
 	for _, m := range mutations {
 		t.Run("catches_"+m.name, func(t *testing.T) {
@@ -592,9 +604,47 @@ func (c *checker) checkWebhook(from string, minio types.ServiceConfig, arn strin
 		c.errorf(minio.Name, "MINIO_NOTIFY_WEBHOOK_ENDPOINT_%s %q: want the coordinator's URL", id, endpoint)
 		return
 	}
-	if args := c.p.Services[u.Hostname()].Command; len(args) < 2 || args[0] != "coordinator" || args[1] != "serve" {
+	coord := c.p.Services[u.Hostname()]
+	if args := coord.Command; len(args) < 2 || args[0] != "coordinator" || args[1] != "serve" {
 		c.errorf(minio.Name, "MINIO_NOTIFY_WEBHOOK_ENDPOINT_%s %q: %s is not the service running `coordinator serve`", id, endpoint, u.Hostname())
+		return
 	}
+	// The coordinator must serve the hook there, for other containers,
+	// with the token MinIO sends.
+	listen := flagValue(coord, "--listen", "BETTERREAD_LISTEN", "127.0.0.1:8080")
+	host, port, err := net.SplitHostPort(listen)
+	switch {
+	case err != nil:
+		c.errorf(coord.Name, "--listen %q: %v", listen, err)
+	case host == "127.0.0.1" || host == "localhost" || host == "::1":
+		c.errorf(coord.Name, "--listen %q is loopback: MinIO's webhook from another container cannot reach it", listen)
+	case port != u.Port() || u.Path != "/hooks/s3":
+		c.errorf(minio.Name, "MINIO_NOTIFY_WEBHOOK_ENDPOINT_%s %q: want http://%s:%s/hooks/s3", id, endpoint, coord.Name, port)
+	}
+	if flagValue(coord, "--watch", "BETTERREAD_WATCH", "") == "" {
+		c.errorf(coord.Name, "no --watch: the webhook's events would start nothing")
+	}
+	if token := envOf(minio, "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_"+id); token == "" || token != envOf(coord, "BETTERREAD_HOOK_TOKEN") {
+		c.errorf(minio.Name, "MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_%s differs from the coordinator's BETTERREAD_HOOK_TOKEN", id)
+	}
+}
+
+// flagValue is the value of a service's flag, else of its environment
+// variable, else def.
+func flagValue(s types.ServiceConfig, flag, env, def string) string {
+	args := append(slices.Clone(s.Entrypoint), s.Command...)
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+	}
+	if v := envOf(s, env); v != "" {
+		return v
+	}
+	return def
 }
 
 // mcCommands splits a shell script (the words of entrypoint and command)
@@ -677,6 +727,13 @@ func listens(s types.ServiceConfig) []uint32 {
 		add("--console-address", 0) // a random port when not set
 	case "amazon/dynamodb-local":
 		add("-port", 8000)
+	}
+	if len(args) > 1 && args[0] == "coordinator" && args[1] == "serve" {
+		if _, port, err := net.SplitHostPort(flagValue(s, "--listen", "BETTERREAD_LISTEN", "127.0.0.1:8080")); err == nil {
+			if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+				ports = append(ports, uint32(p))
+			}
+		}
 	}
 	return ports
 }

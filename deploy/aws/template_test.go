@@ -1,0 +1,534 @@
+package awsdeploy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/betterread/pipeline/coordinator/hook"
+	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/store"
+)
+
+// The template is checked as CloudFormation would read it, with no AWS
+// account: parsed with its short-form intrinsics turned into the long form,
+// then every reference resolved, every policy held to an allow-list of what
+// the binaries call, and the wiring (rule → queue → dead-letter queue,
+// bucket notifications, table key schemas) compared with what the code
+// expects. The mutation tests prove each check catches what it is for.
+
+// inputWatch is the coordinator's --watch as the template names it: its
+// Key gives the two objects under the input prefix whose uploads start a
+// run.
+var inputWatch = hook.Watch{Bucket: "${InputBucket}", Prefix: "${InputPrefix}"}
+
+// objectPrefix is the prefix parameter under which each bucket's objects
+// may be granted; no object outside it is.
+var objectPrefix = map[string]string{"InputBucket": "InputPrefix", "BlocksBucket": "BlocksPrefix"}
+
+// Resources as policies name them, normalised to Fn::Sub strings.
+var (
+	inputBooks   = "${InputBucket.Arn}/" + inputWatch.Key(hook.BooksFile)
+	inputRatings = "${InputBucket.Arn}/" + inputWatch.Key(hook.RatingsFile)
+	inputBucket  = "${InputBucket.Arn}"
+	blockObjects = "${BlocksBucket.Arn}/${BlocksPrefix}/*"
+	blocksBucket = "${BlocksBucket.Arn}"
+	booksTable   = "${BooksTable.Arn}"
+	simsTable    = "${SimilaritiesTable.Arn}"
+	triggerQueue = "${TriggerQueue.Arn}"
+)
+
+// grants is, for each task role, every action its binary calls and the
+// resources it calls it on: what the role's policies must grant, exactly.
+// A new call in the code that needs a new action fails on AWS until it is
+// added here and to the template; an action the template grants beyond
+// this list fails the test.
+var grants = map[string]map[string][]string{
+	"CoordinatorRole": {
+		// The settle step (store.HeadURL) and validate (StatURL) HEAD the
+		// inputs, prepare GETs them (OpenURL). None names a VersionId, so
+		// no s3:GetObjectVersion.
+		"s3:GetObject": {inputBooks, inputRatings, blockObjects},
+		// Without ListBucket S3 answers 403 instead of 404 for a missing
+		// key: the settle step must see a missing input as "waiting", and
+		// the barriers Stat blocks not written yet. The barriers also List.
+		"s3:ListBucket": {inputBucket, blocksBucket},
+		// store.S3 Put (upload manager: PutObject covers the multipart
+		// calls, a failed one is aborted), Delete (--fresh: DeleteObjects).
+		"s3:PutObject":            {blockObjects},
+		"s3:DeleteObject":         {blockObjects},
+		"s3:AbortMultipartUpload": {blockObjects},
+		// dynamo.DynamoTarget: Ensure and verify DescribeTable; verify and
+		// Commit Scan both tables; Commit deletes with BatchWriteItem, as
+		// load tasks run by `serve --workers N` put with it; verify Queries
+		// BookSimilarities and BatchGets Books. The stack creates the
+		// tables, so Ensure never needs CreateTable.
+		"dynamodb:DescribeTable":  {booksTable, simsTable},
+		"dynamodb:Scan":           {booksTable, simsTable},
+		"dynamodb:BatchWriteItem": {booksTable, simsTable},
+		"dynamodb:Query":          {simsTable},
+		"dynamodb:BatchGetItem":   {booksTable},
+		// The SQS poller of `coordinator serve --sqs-queue-url`
+		// (hook.SQSAPI).
+		"sqs:ReceiveMessage": {triggerQueue},
+		"sqs:DeleteMessage":  {triggerQueue},
+	},
+	"WorkerRole": {
+		// Handlers read blocks and write outputs under payload-named keys;
+		// they never delete, never List, and never read the inputs.
+		"s3:GetObject":            {blockObjects},
+		"s3:PutObject":            {blockObjects},
+		"s3:AbortMultipartUpload": {blockObjects},
+		// 404 rather than 403 for a block not there yet, so the task's
+		// error says it is missing (handlers.missingInput).
+		"s3:ListBucket": {blocksBucket},
+		// load:write: BatchWriter puts; workers never describe a table.
+		"dynamodb:BatchWriteItem": {booksTable, simsTable},
+	},
+}
+
+// queueSenders are the service principals a queue policy may allow, and
+// the actions each may be allowed.
+var queueSenders = map[string][]string{"events.amazonaws.com": {"sqs:SendMessage"}}
+
+// trustService is the only principal the task roles trust.
+const trustService = "ecs-tasks.amazonaws.com"
+
+func TestTemplate(t *testing.T) {
+	t.Parallel()
+	for _, err := range checkTemplate(loadTemplate(t)) {
+		t.Error(err)
+	}
+}
+
+// TestTemplatePlainYAML reads the file as plain YAML, which rejects
+// duplicate keys in any mapping, and expects the same top-level sections.
+func TestTemplatePlainYAML(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain map[string]any
+	if err := yaml.Unmarshal(data, &plain); err != nil {
+		t.Fatalf("template.yaml as plain YAML: %v", err)
+	}
+	got, want := slices.Sorted(maps.Keys(plain)), slices.Sorted(maps.Keys(loadTemplate(t)))
+	if !slices.Equal(got, want) {
+		t.Errorf("plain YAML sections %v, parsed %v", got, want)
+	}
+}
+
+// TestGrantsCoordinatorCoversWorker: `coordinator serve --workers N` runs
+// block tasks in the coordinator, so its role needs every worker grant.
+func TestGrantsCoordinatorCoversWorker(t *testing.T) {
+	t.Parallel()
+	for _, action := range sortedKeys(grants["WorkerRole"]) {
+		for _, res := range grants["WorkerRole"][action] {
+			if !slices.Contains(grants["CoordinatorRole"][action], res) {
+				t.Errorf("WorkerRole has %s on %s, CoordinatorRole has not", action, res)
+			}
+		}
+	}
+}
+
+func TestTemplateMutations(t *testing.T) {
+	t.Parallel()
+	base := loadTemplate(t)
+	mutations := []struct {
+		name   string
+		mutate func(tpl map[string]any)
+		want   string // in one of the errors reported
+	}{
+		{"worker_s3_star", func(tpl map[string]any) {
+			s := statement(t, tpl, "WorkerRole", "BlockObjects")
+			s["Action"] = append(s["Action"].([]any), "s3:*")
+		}, `action "s3:*" is a wildcard`},
+		{"worker_partial_wildcard", func(tpl map[string]any) {
+			statement(t, tpl, "WorkerRole", "LoadTables")["Action"] = "dynamodb:Batch*"
+		}, `action "dynamodb:Batch*" is a wildcard`},
+		{"resource_star", func(tpl map[string]any) {
+			statement(t, tpl, "CoordinatorRole", "Tables")["Resource"] = "*"
+		}, `literal resource "*"`},
+		{"resource_literal_arn", func(tpl map[string]any) {
+			statement(t, tpl, "WorkerRole", "BlockObjects")["Resource"] = "arn:aws:s3:::*"
+		}, `literal resource "arn:aws:s3:::*"`},
+		{"ref_missing_resource", func(tpl map[string]any) {
+			node(t, tpl, "Outputs", "QueueURL")["Value"] = map[string]any{"Ref": "NoSuchQueue"}
+		}, "Ref to NoSuchQueue"},
+		{"getatt_missing_resource", func(tpl map[string]any) {
+			node(t, tpl, "Outputs", "WorkerRoleArn")["Value"] = map[string]any{"Fn::GetAtt": []any{"NoSuchRole", "Arn"}}
+		}, "Fn::GetAtt of NoSuchRole"},
+		{"getatt_unknown_attribute", func(tpl map[string]any) {
+			node(t, tpl, "Outputs", "QueueArn")["Value"] = map[string]any{"Fn::GetAtt": []any{"TriggerQueue", "Url"}}
+		}, "has no attribute Url"},
+		{"sub_unknown_name", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "BlocksBucket", "Properties", "LifecycleConfiguration", "Rules", 0)["Prefix"] = sub("${BlocksPrefx}/runs/")
+		}, "Ref to BlocksPrefx"},
+		{"unused_parameter", func(tpl map[string]any) {
+			node(t, tpl, "Parameters")["Unused"] = map[string]any{"Type": "String"}
+		}, "parameter Unused is never referenced"},
+		{"unknown_type", func(tpl map[string]any) {
+			node(t, tpl, "Resources")["Topic"] = map[string]any{"Type": "AWS::SNS::Topic"}
+		}, "type AWS::SNS::Topic"},
+		{"similarities_rank_string", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "SimilaritiesTable", "Properties", "AttributeDefinitions", 1)["AttributeType"] = "S"
+		}, "SimilaritiesTable: AttributeDefinitions"},
+		{"books_key_renamed", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "BooksTable", "Properties", "KeySchema", 0)["AttributeName"] = "ISBN"
+		}, "BooksTable: KeySchema"},
+		{"table_name", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "BooksTable", "Properties")["TableName"] = sub("${TablePrefix}Book")
+		}, "BooksTable: TableName"},
+		{"worker_deletes_blocks", func(tpl map[string]any) {
+			s := statement(t, tpl, "WorkerRole", "BlockObjects")
+			s["Action"] = append(s["Action"].([]any), "s3:DeleteObject")
+		}, "grants s3:DeleteObject on ${BlocksBucket.Arn}/${BlocksPrefix}/*, which WorkerRole does not need"},
+		{"worker_reads_inputs", func(tpl map[string]any) {
+			s := statement(t, tpl, "WorkerRole", "BlockObjects")
+			s["Resource"] = []any{s["Resource"], sub(inputBooks)}
+		}, "grants s3:GetObject on " + inputBooks + ", which WorkerRole does not need"},
+		{"objects_outside_prefix", func(tpl map[string]any) {
+			statement(t, tpl, "CoordinatorRole", "BlockObjects")["Resource"] = sub("${BlocksBucket.Arn}/*")
+		}, "outside the declared prefix"},
+		{"list_without_prefix_condition", func(tpl map[string]any) {
+			delete(statement(t, tpl, "CoordinatorRole", "ListBlocks"), "Condition")
+		}, "s3:ListBucket without an s3:prefix condition"},
+		{"list_prefix_too_wide", func(tpl map[string]any) {
+			statement(t, tpl, "WorkerRole", "ListBlocks")["Condition"] = map[string]any{"StringLike": map[string]any{"s3:prefix": "*"}}
+		}, "s3:prefix \"*\" outside"},
+		{"coordinator_lacks_delete_message", func(tpl map[string]any) {
+			s := statement(t, tpl, "CoordinatorRole", "TriggerQueue")
+			s["Action"] = slices.DeleteFunc(s["Action"].([]any), func(a any) bool { return a == "sqs:DeleteMessage" })
+		}, "CoordinatorRole lacks sqs:DeleteMessage"},
+		{"not_action", func(tpl map[string]any) {
+			s := statement(t, tpl, "WorkerRole", "LoadTables")
+			s["NotAction"] = s["Action"]
+			delete(s, "Action")
+		}, "NotAction"},
+		{"managed_policy_arn", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerRole", "Properties")["ManagedPolicyArns"] = []any{"arn:aws:iam::aws:policy/AdministratorAccess"}
+		}, "ManagedPolicyArns"},
+		{"trust_anyone", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "CoordinatorRole", "Properties", "AssumeRolePolicyDocument", "Statement", 0)["Principal"] = "*"
+		}, "CoordinatorRole trust policy statement 0: Principal *"},
+		{"bucket_policy_allows", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "InputBucketPolicy", "Properties", "PolicyDocument", "Statement", 0)["Effect"] = "Allow"
+		}, "bucket policies only deny"},
+		{"queue_policy_any_source", func(tpl map[string]any) {
+			delete(node(t, tpl, "Resources", "TriggerQueuePolicy", "Properties", "PolicyDocument", "Statement", 0), "Condition")
+		}, "aws:SourceArn"},
+		{"queue_policy_other_queue", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "TriggerQueuePolicy", "Properties")["Queues"] = []any{ref("TriggerDeadLetterQueue")}
+		}, "is not a queue or bucket the policy is attached to"},
+		{"rule_extra_key", func(tpl map[string]any) {
+			p := node(t, tpl, "Resources", "ObjectCreatedRule", "Properties", "EventPattern", "detail", "object")
+			p["key"] = append(p["key"].([]any), sub("${InputPrefix}/Other.csv"))
+		}, "ObjectCreatedRule: EventPattern"},
+		{"rule_prefix_match", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "ObjectCreatedRule", "Properties", "EventPattern", "detail", "object")["key"] = []any{map[string]any{"prefix": sub("${InputPrefix}/")}}
+		}, "ObjectCreatedRule: EventPattern"},
+		{"rule_other_bucket", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "ObjectCreatedRule", "Properties", "EventPattern", "detail", "bucket")["name"] = []any{ref("BlocksBucket")}
+		}, "ObjectCreatedRule: EventPattern"},
+		{"rule_targets_dlq", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "ObjectCreatedRule", "Properties", "Targets", 0)["Arn"] = getAtt("TriggerDeadLetterQueue", "Arn")
+		}, "ObjectCreatedRule: target"},
+		{"no_redrive", func(tpl map[string]any) {
+			delete(node(t, tpl, "Resources", "TriggerQueue", "Properties"), "RedrivePolicy")
+		}, "TriggerQueue: RedrivePolicy"},
+		{"events_off", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "InputBucket", "Properties", "NotificationConfiguration", "EventBridgeConfiguration")["EventBridgeEnabled"] = false
+		}, "EventBridgeEnabled"},
+		{"public_blocks", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "BlocksBucket", "Properties", "PublicAccessBlockConfiguration")["RestrictPublicBuckets"] = false
+		}, "BlocksBucket: PublicAccessBlockConfiguration.RestrictPublicBuckets"},
+		{"output_missing", func(tpl map[string]any) {
+			delete(node(t, tpl, "Outputs"), "QueueURL")
+		}, "output QueueURL"},
+	}
+	for _, m := range mutations {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := clone(base).(map[string]any)
+			m.mutate(tpl)
+			errs := checkTemplate(tpl)
+			for _, err := range errs {
+				if strings.Contains(err.Error(), m.want) {
+					t.Log(err)
+					return
+				}
+			}
+			t.Errorf("no error mentions %q; got %d:\n%v", m.want, len(errs), errors.Join(errs...))
+		})
+	}
+}
+
+func TestParseShortForms(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, yaml string
+		want       any
+	}{
+		{"ref", "v: !Ref Bucket", ref("Bucket")},
+		{"getatt_dotted", "v: !GetAtt Queue.Arn", getAtt("Queue", "Arn")},
+		{"getatt_list", "v: !GetAtt [Queue, Arn]", getAtt("Queue", "Arn")},
+		{"sub", `v: !Sub "${A}/x"`, sub("${A}/x")},
+		{"sub_vars", "v: !Sub\n  - ${x}\n  - x: !Ref A", map[string]any{"Fn::Sub": []any{"${x}", map[string]any{"x": ref("A")}}}},
+		{"join", "v: !Join [',', [a, !Ref B]]", map[string]any{"Fn::Join": []any{",", []any{"a", ref("B")}}}},
+		{"if_not_equals", "v: !If [C, !Not [!Equals [!Ref P, '']], 3]", map[string]any{"Fn::If": []any{"C", map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("P"), ""}}}}, 3}}},
+		{"select_getazs", "v: !Select [0, !GetAZs '']", map[string]any{"Fn::Select": []any{0, map[string]any{"Fn::GetAZs": ""}}}},
+		{"plain", "v: {a: [1, true, '2012-10-17', null]}", map[string]any{"a": []any{1, true, "2012-10-17", nil}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseTemplate([]byte(c.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got["v"], c.want) {
+				t.Errorf("got %#v, want %#v", got["v"], c.want)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, yaml, want string }{
+		{"duplicate_key", "a:\n  b: 1\n  b: 2\n", `key "b" already defined at line 2`},
+		{"alias", "a: &x 1\nb: *x\n", "anchors and aliases"},
+		{"merge", "a: {b: 1}\nc:\n  <<: {b: 1}\n", "non-string key"},
+		{"unknown_tag", "a: !Reff X\n", "unknown tag !Reff"},
+		{"getatt_without_attribute", "a: !GetAtt Queue\n", "!GetAtt"},
+		{"two_documents", "a: 1\n---\nb: 2\n", "more than one YAML document"},
+		{"not_a_mapping", "- a\n", "not a mapping"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseTemplate([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+// checkTrigger checks S3 → rule → queue → dead-letter queue.
+func (c *checker) checkTrigger() {
+	rule := c.resource("ObjectCreatedRule", "AWS::Events::Rule")
+	queue := c.resource("TriggerQueue", "AWS::SQS::Queue")
+	dlq := c.resource("TriggerDeadLetterQueue", "AWS::SQS::Queue")
+	if rule == nil || queue == nil || dlq == nil {
+		return
+	}
+	var keys []any
+	for _, f := range []string{hook.BooksFile, hook.RatingsFile} {
+		keys = append(keys, sub(inputWatch.Key(f)))
+	}
+	want := map[string]any{
+		"source":      []any{"aws.s3"},
+		"detail-type": []any{"Object Created"},
+		"detail": map[string]any{
+			"bucket": map[string]any{"name": []any{ref("InputBucket")}},
+			"object": map[string]any{"key": keys},
+		},
+	}
+	got := clone(rule["EventPattern"])
+	if k, ok := asMap(asMap(asMap(got)["detail"])["object"])["key"].([]any); ok {
+		slices.SortFunc(k, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	}
+	if !reflect.DeepEqual(got, want) {
+		c.errorf("ObjectCreatedRule: EventPattern %v, want exactly %v", rule["EventPattern"], want)
+	}
+	if rule["State"] != "ENABLED" {
+		c.errorf("ObjectCreatedRule: State %v, want ENABLED", rule["State"])
+	}
+	queueArn, dlqArn := getAtt("TriggerQueue", "Arn"), getAtt("TriggerDeadLetterQueue", "Arn")
+	targets := items(rule["Targets"])
+	if len(targets) != 1 || !reflect.DeepEqual(asMap(targets[0])["Arn"], queueArn) {
+		c.errorf("ObjectCreatedRule: targets %v, want one target, TriggerQueue", rule["Targets"])
+	} else if d, ok := asMap(targets[0])["DeadLetterConfig"]; ok && !reflect.DeepEqual(asMap(d)["Arn"], dlqArn) {
+		c.errorf("ObjectCreatedRule: target dead-letter queue %v, want TriggerDeadLetterQueue", d)
+	}
+	for _, q := range []string{triggerQueue, "${TriggerDeadLetterQueue.Arn}"} {
+		if !c.delivers[[2]string{q, "${ObjectCreatedRule.Arn}"}] {
+			c.errorf("no queue policy lets ObjectCreatedRule send to %s", q)
+		}
+	}
+	redrive := asMap(queue["RedrivePolicy"])
+	if !reflect.DeepEqual(redrive["deadLetterTargetArn"], dlqArn) || redrive["maxReceiveCount"] != 5 {
+		c.errorf("TriggerQueue: RedrivePolicy %v, want deadLetterTargetArn TriggerDeadLetterQueue and maxReceiveCount 5", queue["RedrivePolicy"])
+	}
+	for id, q := range map[string]map[string]any{"TriggerQueue": queue, "TriggerDeadLetterQueue": dlq} {
+		if q["SqsManagedSseEnabled"] != true {
+			c.errorf("%s: SqsManagedSseEnabled %v, want true", id, q["SqsManagedSseEnabled"])
+		}
+	}
+	if qr, dr := asInt(queue["MessageRetentionPeriod"]), asInt(dlq["MessageRetentionPeriod"]); qr <= 0 || dr <= qr {
+		c.errorf("TriggerDeadLetterQueue: MessageRetentionPeriod %v must exceed TriggerQueue's %v, or messages expire on arrival", dr, qr)
+	}
+}
+
+// checkBuckets: private, encrypted, events on for the input, versioned
+// inputs, expiring runs in the block store.
+func (c *checker) checkBuckets() {
+	for id, param := range map[string]string{"InputBucket": "InputBucketName", "BlocksBucket": "BlocksBucketName"} {
+		b := c.resource(id, "AWS::S3::Bucket")
+		if b == nil {
+			continue
+		}
+		if !reflect.DeepEqual(b["BucketName"], ref(param)) {
+			c.errorf("%s: BucketName %v, want Ref %s", id, b["BucketName"], param)
+		}
+		pab := asMap(b["PublicAccessBlockConfiguration"])
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				c.errorf("%s: PublicAccessBlockConfiguration.%s %v, want true", id, k, pab[k])
+			}
+		}
+		if len(items(asMap(b["BucketEncryption"])["ServerSideEncryptionConfiguration"])) == 0 {
+			c.errorf("%s: no BucketEncryption", id)
+		}
+	}
+	if in := c.resource("InputBucket", "AWS::S3::Bucket"); in != nil {
+		if v := asMap(asMap(in["NotificationConfiguration"])["EventBridgeConfiguration"])["EventBridgeEnabled"]; v != true {
+			c.errorf("InputBucket: NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled %v, want true", v)
+		}
+		if v := asMap(in["VersioningConfiguration"])["Status"]; v != "Enabled" {
+			c.errorf("InputBucket: VersioningConfiguration.Status %v, want Enabled (runs name input versions)", v)
+		}
+	}
+	if bl := c.resource("BlocksBucket", "AWS::S3::Bucket"); bl != nil {
+		runs := strings.SplitAfter(store.RunKeys("r").Prefix(), "/")[0] // "runs/"
+		want := sub("${BlocksPrefix}/" + runs)
+		found := false
+		for _, r := range items(asMap(bl["LifecycleConfiguration"])["Rules"]) {
+			r := asMap(r)
+			found = found || reflect.DeepEqual(r["Prefix"], want) && r["Status"] == "Enabled" && r["ExpirationInDays"] != nil
+		}
+		if !found {
+			c.errorf("BlocksBucket: no enabled lifecycle rule expiring %v", want)
+		}
+	}
+}
+
+// checkTables compares the tables with the schemas shared/dynamo writes
+// and verifies.
+func (c *checker) checkTables() {
+	names := dynamo.TablesWithPrefix("${TablePrefix}")
+	key := func(name, kind string) any { return map[string]any{"AttributeName": name, "KeyType": kind} }
+	attr := func(name, typ string) any { return map[string]any{"AttributeName": name, "AttributeType": typ} }
+	for _, tb := range []struct {
+		id, name    string
+		keys, attrs []any
+	}{
+		{"BooksTable", names.Books, []any{key(dynamo.AttrISBN, "HASH")}, []any{attr(dynamo.AttrISBN, "S")}},
+		{"SimilaritiesTable", names.Similarities,
+			[]any{key(dynamo.AttrISBN, "HASH"), key(dynamo.AttrRank, "RANGE")},
+			[]any{attr(dynamo.AttrISBN, "S"), attr(dynamo.AttrRank, "N")}},
+	} {
+		p := c.resource(tb.id, "AWS::DynamoDB::Table")
+		if p == nil {
+			continue
+		}
+		if !reflect.DeepEqual(p["TableName"], sub(tb.name)) {
+			c.errorf("%s: TableName %v, want %v (the name --table-prefix gives)", tb.id, p["TableName"], sub(tb.name))
+		}
+		if !reflect.DeepEqual(p["KeySchema"], tb.keys) {
+			c.errorf("%s: KeySchema %v, want %v", tb.id, p["KeySchema"], tb.keys)
+		}
+		if !reflect.DeepEqual(p["AttributeDefinitions"], tb.attrs) {
+			c.errorf("%s: AttributeDefinitions %v, want %v", tb.id, p["AttributeDefinitions"], tb.attrs)
+		}
+		if p["BillingMode"] != "PAY_PER_REQUEST" {
+			c.errorf("%s: BillingMode %v, want PAY_PER_REQUEST", tb.id, p["BillingMode"])
+		}
+		if _, ok := p["GlobalSecondaryIndexes"]; ok {
+			c.errorf("%s: indexes are neither used nor granted", tb.id)
+		}
+	}
+}
+
+// checkOutputs requires the outputs an operator wires the binaries with.
+func (c *checker) checkOutputs(outputs map[string]any) {
+	want := map[string]any{
+		"WatchURL":              sub(inputWatch.String()),
+		"InputBooksURL":         sub(inputWatch.URL(hook.BooksFile)),
+		"InputRatingsURL":       sub(inputWatch.URL(hook.RatingsFile)),
+		"QueueURL":              ref("TriggerQueue"),
+		"StoreURL":              sub("s3://${BlocksBucket}/${BlocksPrefix}"),
+		"InputBucketName":       ref("InputBucket"),
+		"BlocksBucketName":      ref("BlocksBucket"),
+		"BooksTableName":        ref("BooksTable"),
+		"SimilaritiesTableName": ref("SimilaritiesTable"),
+		"CoordinatorRoleArn":    getAtt("CoordinatorRole", "Arn"),
+		"WorkerRoleArn":         getAtt("WorkerRole", "Arn"),
+	}
+	for _, name := range sortedKeys(want) {
+		if got := asMap(outputs[name])["Value"]; !reflect.DeepEqual(got, want[name]) {
+			c.errorf("output %s: Value %v, want %v", name, got, want[name])
+		}
+	}
+	for _, name := range sortedKeys(outputs) {
+		if _, ok := asMap(outputs[name])["Value"]; !ok {
+			c.errorf("output %s: no Value", name)
+		}
+	}
+}
+
+// loadTemplate parses template.yaml.
+func loadTemplate(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := parseTemplate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// node walks tpl by map keys and list indexes to a mapping.
+func node(t *testing.T, tpl map[string]any, path ...any) map[string]any {
+	t.Helper()
+	var v any = tpl
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			v = asMap(v)[p]
+		case int:
+			v = at(items(v), p)
+		}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("template has no mapping at %v", path)
+	}
+	return m
+}
+
+// statement is the statement with sid in role's inline policies.
+func statement(t *testing.T, tpl map[string]any, role, sid string) map[string]any {
+	t.Helper()
+	for _, p := range items(node(t, tpl, "Resources", role, "Properties")["Policies"]) {
+		for _, s := range items(asMap(asMap(p)["PolicyDocument"])["Statement"]) {
+			if asMap(s)["Sid"] == sid {
+				return asMap(s)
+			}
+		}
+	}
+	t.Fatalf("%s has no statement %s", role, sid)
+	return nil
+}
