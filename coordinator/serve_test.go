@@ -40,6 +40,11 @@ func TestServeUploads(t *testing.T) {
 		"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_BR="+token)
 	s3c := m.Client()
 	m.NewBucket(t, "uploads")
+	// Versioned, as on AWS: runs are keyed by, and read, object versions.
+	if _, err := s3c.PutBucketVersioning(t.Context(), &s3.PutBucketVersioningInput{Bucket: aws.String("uploads"),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
 	_, err := s3c.PutBucketNotificationConfiguration(t.Context(), &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String("uploads"),
 		NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{{
@@ -86,6 +91,9 @@ func TestServeUploads(t *testing.T) {
 	put("in/Ratings.csv", "../testdata/tiny/Ratings.csv")
 	first := waitRuns(t, base, serve, 1)
 	checkDynamoRun(t, ddb, m.AccessKey, m.SecretKey, first)
+	if d := httpGet(t, base+"/runs/"+first); !strings.Contains(d, "Ratings.csv?versionId=") {
+		t.Errorf("run %s does not read pinned versions of its inputs:\n%.800s", first, d)
+	}
 
 	// The same events again (MinIO's shape, posted by hand): nothing new.
 	since := time.Now()

@@ -62,7 +62,9 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	state.Books, state.Ratings = version(books), version(ratings)
 
-	plan := s.job.plan(booksURL, ratingsURL)
+	// The run reads exactly the versions it is keyed by, even if newer
+	// ones are uploaded while it runs.
+	plan := s.job.plan(pinned(booksURL, books), pinned(ratingsURL, ratings))
 	h := sha256.New()
 	for _, part := range []string{w.Bucket, w.Prefix, state.Books, state.Ratings} {
 		h.Write([]byte(part))
@@ -85,7 +87,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		state.State, state.Message = "seen", "run "+plan.Run+" of these versions was started already"
 		return pipeline.SetWatch(ctx, s.rc, state)
 	}
-	if v := pipeline.Validate(ctx, booksURL, ratingsURL); !v.Valid {
+	if v := pipeline.Validate(ctx, plan.Books, plan.Ratings); !v.Valid {
 		log.Warn("watch_invalid", "message", v.Message)
 		state.State, state.Message = "invalid", v.Message
 		return pipeline.SetWatch(ctx, s.rc, state)
@@ -111,9 +113,17 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if s.runs != nil {
 		s.runs("hook")
 	}
-	log.Info("run_enqueued", "books", booksURL, "ratings", ratingsURL, "books_version", state.Books, "ratings_version", state.Ratings)
+	log.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "books_version", state.Books, "ratings_version", state.Ratings)
 	state.State, state.Message = "started", "run "+plan.Run+" started"
 	return pipeline.SetWatch(ctx, s.rc, state)
+}
+
+// pinned is url naming the object's version when it has one.
+func pinned(url string, o store.ObjectInfo) string {
+	if o.VersionID == "" || o.VersionID == "null" {
+		return url
+	}
+	return url + "?versionId=" + o.VersionID
 }
 
 // version is what identifies an object's content: its version id in a

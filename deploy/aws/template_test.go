@@ -52,10 +52,11 @@ var (
 // this list fails the test.
 var grants = map[string]map[string][]string{
 	"CoordinatorRole": {
-		// The settle step (store.HeadURL) and validate (StatURL) HEAD the
-		// inputs, prepare GETs them (OpenURL). None names a VersionId, so
-		// no s3:GetObjectVersion.
-		"s3:GetObject": {inputBooks, inputRatings, blockObjects},
+		// The settle step (store.HeadURL) HEADs the inputs; validate
+		// (StatURL) and prepare (OpenURL) read the versions it saw, by
+		// VersionId.
+		"s3:GetObject":        {inputBooks, inputRatings, blockObjects},
+		"s3:GetObjectVersion": {inputBooks, inputRatings},
 		// Without ListBucket S3 answers 403 instead of 404 for a missing
 		// key: the settle step must see a missing input as "waiting", and
 		// the barriers Stat blocks not written yet. The barriers also List.

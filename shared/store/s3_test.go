@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/betterread/pipeline/internal/testenv"
@@ -215,5 +216,38 @@ func testOpenS3FromEnv(t *testing.T, m *testenv.MinIO) {
 	}
 	if _, _, err := store.OpenURL(t.Context(), missing); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("OpenURL(%s) = %v, want ErrNotFound", missing, err)
+	}
+
+	// A versioned bucket: HeadURL reports the version, and a URL with
+	// ?versionId= reads that version after a newer one was put.
+	client := m.Client()
+	if _, err := client.PutBucketVersioning(t.Context(), &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(t.Context(), "in/Ratings.csv", strings.NewReader("v1")); err != nil {
+		t.Fatal(err)
+	}
+	ratings := "s3://" + bucket + "/runs/in/Ratings.csv"
+	v1, err := store.HeadURL(t.Context(), ratings)
+	if err != nil || v1.VersionID == "" || v1.ETag == "" || v1.Size != 2 {
+		t.Fatalf("HeadURL(%s) = %+v, %v; want a version id, an etag and size 2", ratings, v1, err)
+	}
+	if err := s.Put(t.Context(), "in/Ratings.csv", strings.NewReader("version 2")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, want string }{{ratings, "version 2"}, {ratings + "?versionId=" + v1.VersionID, "v1"}} {
+		rc, _, err := store.OpenURL(t.Context(), c.url)
+		if err != nil {
+			t.Fatalf("OpenURL(%s): %v", c.url, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != c.want {
+			t.Errorf("OpenURL(%s) = %q, want %q", c.url, got, c.want)
+		}
+	}
+	if n, err := store.StatURL(t.Context(), ratings+"?versionId="+v1.VersionID); err != nil || n != 2 {
+		t.Errorf("StatURL of version 1 = %d, %v; want 2", n, err)
 	}
 }

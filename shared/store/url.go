@@ -28,6 +28,27 @@ func ParseURL(u string) (bucket, prefix string, err error) {
 	return bucket, prefix, nil
 }
 
+// splitVersion separates the version of an s3:// URL written as
+// "s3://bucket/key?versionId=V" (how runs started by uploads pin the exact
+// object versions they were started for).
+func splitVersion(location string) (loc, version string) {
+	if _, ok := cutScheme(location, "s3"); !ok {
+		return location, ""
+	}
+	if i := strings.LastIndex(location, "?versionId="); i >= 0 {
+		return location[:i], location[i+len("?versionId="):]
+	}
+	return location, ""
+}
+
+// versionID is nil for "" (the current version).
+func versionID(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return aws.String(v)
+}
+
 // cutScheme removes "scheme://" from the front of u, ignoring case.
 func cutScheme(u, scheme string) (rest string, ok bool) {
 	p := scheme + "://"
@@ -121,7 +142,8 @@ func OpenURL(ctx context.Context, location string) (io.ReadCloser, int64, error)
 }
 
 func openURL(ctx context.Context, location string, getenv func(string) string) (io.ReadCloser, int64, error) {
-	client, bucket, key, err := objectURL(ctx, location, getenv)
+	loc, version := splitVersion(location)
+	client, bucket, key, err := objectURL(ctx, loc, getenv)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", location, err)
 	}
@@ -140,7 +162,7 @@ func openURL(ctx context.Context, location string, getenv func(string) string) (
 		}
 		return f, fi.Size(), nil
 	}
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: versionID(version)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", location, s3Err(ctx, err))
 	}
@@ -154,7 +176,8 @@ func StatURL(ctx context.Context, location string) (int64, error) {
 }
 
 func statURL(ctx context.Context, location string, getenv func(string) string) (int64, error) {
-	client, bucket, key, err := objectURL(ctx, location, getenv)
+	loc, version := splitVersion(location)
+	client, bucket, key, err := objectURL(ctx, loc, getenv)
 	if err != nil {
 		return 0, fmt.Errorf("stat %s: %w", location, err)
 	}
@@ -168,7 +191,7 @@ func statURL(ctx context.Context, location string, getenv func(string) string) (
 		}
 		return fi.Size(), nil
 	}
-	out, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: versionID(version)})
 	if err != nil {
 		return 0, fmt.Errorf("stat %s: %w", location, s3Err(ctx, err))
 	}
