@@ -74,11 +74,12 @@ func run(ctx context.Context, args []string) error {
 	var rows []string
 	for _, w := range workerCounts {
 		dir := filepath.Join(tmp, fmt.Sprintf("cluster-%g", w))
-		ports, err := freePorts(3)
+		ports, err := freePorts(4)
 		if err != nil {
 			return err
 		}
-		portEnv := []string{"BETTERREAD_CLUSTER_REDIS_PORT=" + fmt.Sprint(ports[0]), "BETTERREAD_CLUSTER_MINIO_PORT=" + fmt.Sprint(ports[1])}
+		portEnv := []string{"BETTERREAD_CLUSTER_REDIS_PORT=" + fmt.Sprint(ports[0]), "BETTERREAD_CLUSTER_MINIO_PORT=" + fmt.Sprint(ports[1]),
+			"BETTERREAD_CLUSTER_HTTP_PORT=" + fmt.Sprint(ports[3])}
 		if err := sh(ctx, portEnv, "./deploy/local/cluster.sh", "start", "-n", fmt.Sprint(w), "-d", dir); err != nil {
 			return err
 		}
@@ -109,8 +110,8 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// freePorts finds n free loopback ports, the second and third adjacent
-// (MinIO's API and console).
+// freePorts finds n adjacent free loopback ports (MinIO's API and console
+// must be adjacent).
 func freePorts(n int) ([]int, error) {
 	for base := 20000 + rand.IntN(20000); base < 60000; base += 7 {
 		ok := true

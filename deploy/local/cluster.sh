@@ -9,7 +9,8 @@
 #   ./deploy/local/cluster.sh stop  [-d DIR]                stop them (TERM, then KILL after 20 s)
 #
 # Ports: BETTERREAD_CLUSTER_REDIS_PORT (16379), BETTERREAD_CLUSTER_MINIO_PORT
-# (19000). redis-server and MinIO come from ./deploy/local/test-deps.sh.
+# (19000, console 19001), BETTERREAD_CLUSTER_HTTP_PORT (18080: the
+# coordinator's /runs, /metrics, /monitor/). redis-server and MinIO come from ./deploy/local/test-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +26,7 @@ while getopts "n:d:" opt; do
 done
 REDIS_PORT="${BETTERREAD_CLUSTER_REDIS_PORT:-16379}"
 MINIO_PORT="${BETTERREAD_CLUSTER_MINIO_PORT:-19000}"
+HTTP_PORT="${BETTERREAD_CLUSTER_HTTP_PORT:-18080}"
 CACHE="${BETTERREAD_CACHE:-$HOME/.cache/betterread}"
 PASSWORD_FILE="$DIR/redis.password"
 
@@ -63,9 +65,9 @@ wait_port() { # name, port
 
 case "$cmd" in
 start)
-  for port in "$REDIS_PORT" "$MINIO_PORT" "$((MINIO_PORT + 1))"; do
+  for port in "$REDIS_PORT" "$MINIO_PORT" "$((MINIO_PORT + 1))" "$HTTP_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && ! alive "$DIR/pids/redis.pid"; then
-      log "port $port is already in use: stop what holds it, or choose others with BETTERREAD_CLUSTER_REDIS_PORT and BETTERREAD_CLUSTER_MINIO_PORT (MinIO's console takes the next port)"
+      log "port $port is already in use: stop what holds it, or choose others with BETTERREAD_CLUSTER_REDIS_PORT, BETTERREAD_CLUSTER_MINIO_PORT (MinIO's console takes the next port) and BETTERREAD_CLUSTER_HTTP_PORT"
       exit 1
     fi
   done
@@ -87,11 +89,11 @@ start)
   eval "$(envs)"
   for _ in $(seq 1 50); do "$DIR/bin/mkbucket" blocks uploads 2>/dev/null && break; sleep 0.2; done
   "$DIR/bin/mkbucket" blocks uploads
-  start_bg coordinator "$DIR/bin/coordinator" serve --log-format json
+  start_bg coordinator "$DIR/bin/coordinator" serve --log-format json --listen "127.0.0.1:$HTTP_PORT"
   for i in $(seq 1 "$N"); do
     start_bg "worker-$i" "$DIR/bin/worker" --log-format json
   done
-  log "up: redis 127.0.0.1:$REDIS_PORT, minio http://127.0.0.1:$MINIO_PORT (buckets blocks, uploads), coordinator, $N workers"
+  log "up: redis 127.0.0.1:$REDIS_PORT, minio http://127.0.0.1:$MINIO_PORT (buckets blocks, uploads), coordinator (http://127.0.0.1:$HTTP_PORT/runs), $N workers"
   log "run a job:  eval \"\$($0 env -d $DIR)\"; $DIR/bin/coordinator run --workers 0 --books testdata/tiny/Books.csv --ratings testdata/tiny/Ratings.csv --out out --min-books 10 --min-similarities 100"
   ;;
 env)
