@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -262,13 +263,22 @@ func inTrain(minIter int) func(pipeline.Progress) bool {
 	}
 }
 
+// referenceRun generates the cluster tests' data set and runs it
+// undisturbed on the embedded default. It returns the job's flags (without
+// --out) and the reference output directory.
+func referenceRun(t *testing.T, iterations int) (args []string, ref string) {
+	t.Helper()
+	books, ratings := generate(t, smallShape())
+	args = []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", strconv.Itoa(iterations)}
+	ref = t.TempDir()
+	runOK(t, append(slices.Clone(args), "--out", ref)...)
+	return args, ref
+}
+
 // TestClusterKillWorkers kills a worker with SIGKILL in the middle of the
 // ALS stage and another in the middle of the similarity stage.
 func TestClusterKillWorkers(t *testing.T) {
-	books, ratings := generate(t, smallShape())
-	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
-	ref := t.TempDir()
-	runOK(t, append(args, "--out", ref)...)
+	args, ref := referenceRun(t, 6)
 
 	c := newCluster(t)
 	for i := range 3 {
@@ -297,16 +307,13 @@ func TestClusterKillWorkers(t *testing.T) {
 // one: it resumes from the stored outputs (the report counts resumed
 // blocks) and the tables are identical.
 func TestClusterKillCoordinator(t *testing.T) {
-	books, ratings := generate(t, smallShape())
-	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
-	ref := t.TempDir()
-	runOK(t, append(args, "--out", ref)...)
+	args, ref := referenceRun(t, 6)
 
 	c := newCluster(t)
 	c.startWorker("worker-a")
 	c.startWorker("worker-b")
 	// The inputs come from S3 this time (streamed by prepare).
-	urls := c.upload("uploads", books, ratings)
+	urls := c.upload("uploads", args[1], args[3])
 	args[1], args[3] = urls[0], urls[1]
 	out := t.TempDir()
 	first := c.startRun("coordinator-1", append(args, "--out", out, "--block-rows", "32")...)
@@ -332,10 +339,7 @@ func TestClusterKillCoordinator(t *testing.T) {
 // run's own task are missing, enqueues them again, and the run ends with
 // identical tables.
 func TestClusterRedisRestart(t *testing.T) {
-	books, ratings := generate(t, smallShape())
-	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "6"}
-	ref := t.TempDir()
-	runOK(t, append(args, "--out", ref)...)
+	args, ref := referenceRun(t, 6)
 
 	c := newCluster(t)
 	c.startWorker("worker-a")
@@ -365,10 +369,7 @@ func TestClusterRedisRestart(t *testing.T) {
 // TestClusterLayouts runs the same job on 1, 2 and 3 worker processes with
 // two block sizes: the tables are byte-identical to the embedded run's.
 func TestClusterLayouts(t *testing.T) {
-	books, ratings := generate(t, smallShape())
-	args := []string{"--books", books, "--ratings", ratings, "--min-books", "10", "--min-similarities", "100", "--iterations", "4"}
-	ref := t.TempDir()
-	runOK(t, append(args, "--out", ref)...)
+	args, ref := referenceRun(t, 4)
 
 	c := newCluster(t)
 	for i, layout := range []struct {
