@@ -27,6 +27,9 @@ type DynamoTarget struct {
 	tables Tables
 	opts   WriterOptions
 	writer *BatchWriter
+
+	mu       sync.Mutex
+	verified map[string]Counts // run → counts this target's Verify read back, equal to those expected
 }
 
 var _ Target = (*DynamoTarget)(nil)
@@ -111,7 +114,15 @@ func (d *DynamoTarget) Commit(ctx context.Context, runID string, written Counts)
 		return deleted, fmt.Errorf("commit: %w", err)
 	}
 	// Confirm first that the run's items are all there, so that a run
-	// whose load lost items leaves the other runs' items in place.
+	// whose load lost items leaves the other runs' items in place. A
+	// Verify of this target that just read back the same counts has
+	// confirmed it already (two full-table scans saved).
+	d.mu.Lock()
+	confirmed, ok := d.verified[runID]
+	d.mu.Unlock()
+	if ok && confirmed == written {
+		return d.deleteAllStale(ctx, runID, written)
+	}
 	r := &dynamoReader{d: d, segments: d.opts.Segments}
 	nBooks, _, err := r.scanBooks(ctx, runID, 0, 0)
 	if err == nil && nBooks != written.Books {
@@ -130,6 +141,12 @@ func (d *DynamoTarget) Commit(ctx context.Context, runID string, written Counts)
 		}
 		return deleted, fmt.Errorf("commit run %s: %w", runID, err)
 	}
+	return d.deleteAllStale(ctx, runID, written)
+}
+
+// deleteAllStale is Commit after the counts are confirmed.
+func (d *DynamoTarget) deleteAllStale(ctx context.Context, runID string, written Counts) (Counts, error) {
+	var deleted Counts
 	schemas := d.tables.schemas()
 	for _, c := range []struct {
 		schema  tableSchema
@@ -206,6 +223,14 @@ func (d *DynamoTarget) Verify(ctx context.Context, runID string, expected Counts
 	s, err := verify(ctx, &dynamoReader{d: d, segments: segments}, d.tables, runID, expected, opts)
 	if err != nil && ctx.Err() != nil {
 		return s, ctx.Err()
+	}
+	if err == nil && s.TableCounts[d.tables.Books] == expected.Books && s.TableCounts[d.tables.Similarities] == expected.Similarities {
+		d.mu.Lock()
+		if d.verified == nil {
+			d.verified = map[string]Counts{}
+		}
+		d.verified[runID] = expected
+		d.mu.Unlock()
 	}
 	return s, err
 }
