@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,3 +174,77 @@ func TestMessageHandler(t *testing.T) {
 		t.Errorf("with Redis down: %v, want a transient error", err)
 	}
 }
+
+// TestIntakeArchivedAndActiveLooks: a look that failed for good does not
+// block new uploads; a look running while an upload arrives gets one more
+// look scheduled after it.
+func TestIntakeArchivedAndActiveLooks(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	inspector := asynq.NewInspector(opt)
+	defer inspector.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ev := ObjectEvent{Source: "s3", Name: "ObjectCreated:Put", Bucket: "uploads", Key: "in/Books.csv"}
+	id := tasks.Settle{Bucket: "uploads", Prefix: "in"}.ID()
+
+	// Archived: the next upload schedules a new look.
+	in := &Intake{Watch: Watch{Bucket: "uploads", Prefix: "in"}, Client: client, Inspector: inspector, Debounce: time.Hour, Logger: log}
+	if _, err := in.Accept(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := inspector.ArchiveTask(tasks.QueueHooks, id); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := in.Accept(t.Context(), ev); err != nil || !out.Accepted {
+		t.Fatalf("accept after an archived look: %+v %v", out, err)
+	}
+	if info, err := inspector.GetTaskInfo(tasks.QueueHooks, id); err != nil || info.State != asynq.TaskStateScheduled {
+		t.Fatalf("look after the archived one: %+v %v, want scheduled", info, err)
+	}
+	if err := inspector.DeleteTask(tasks.QueueHooks, id); err != nil {
+		t.Fatal(err)
+	}
+
+	// Active: a server runs the look and holds it while an upload arrives.
+	in.Debounce = 0
+	started, release := make(chan struct{}), make(chan struct{})
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1, Queues: map[string]int{tasks.QueueHooks: 1},
+		TaskCheckInterval: 10 * time.Millisecond, Logger: nopLogger{}, LogLevel: asynq.FatalLevel})
+	mux := asynq.NewServeMux()
+	var once sync.Once
+	mux.HandleFunc(tasks.TypeSettle, func(ctx context.Context, t *asynq.Task) error {
+		once.Do(func() { close(started); <-release })
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	if _, err := in.Accept(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the look never started")
+	}
+	in.Debounce = time.Hour // keep the extra look scheduled where the test can see it
+	if _, err := in.Accept(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := inspector.GetTaskInfo(tasks.QueueHooks, id+":again"); err != nil || info.State != asynq.TaskStateScheduled {
+		t.Errorf("upload during a running look: the extra look is %+v, %v; want scheduled", info, err)
+	}
+	close(release)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debug(...any) {}
+func (nopLogger) Info(...any)  {}
+func (nopLogger) Warn(...any)  {}
+func (nopLogger) Error(...any) {}
+func (nopLogger) Fatal(...any) {}

@@ -103,14 +103,25 @@ func (in *Intake) Accept(ctx context.Context, ev ObjectEvent) (Outcome, error) {
 	}
 	_, err = in.Client.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) && in.Inspector != nil {
-		// A look that is already running may have read the objects before
-		// this upload: schedule one more after it.
-		if info, ierr := in.Inspector.GetTaskInfo(tasks.QueueHooks, settle.ID()); ierr == nil && info.State == asynq.TaskStateActive {
+		info, ierr := in.Inspector.GetTaskInfo(tasks.QueueHooks, settle.ID())
+		switch {
+		case ierr != nil:
+		case info.State == asynq.TaskStateActive:
+			// A look that is already running may have read the objects
+			// before this upload: schedule one more after it.
 			again := asynq.NewTask(t.Type(), t.Payload(), asynq.TaskID(settle.ID()+":again"), asynq.Queue(tasks.QueueHooks),
 				asynq.MaxRetry(10), asynq.Timeout(5*time.Minute), asynq.ProcessIn(in.Debounce))
 			if _, err2 := in.Client.EnqueueContext(ctx, again); err2 != nil && !errors.Is(err2, asynq.ErrTaskIDConflict) {
 				return Outcome{}, fmt.Errorf("schedule a look at %s: %w", in.Watch, err2)
 			}
+		case info.State == asynq.TaskStateArchived:
+			// The last look failed for good (its error is in the asynq
+			// UI); a new upload deserves a new one.
+			in.Logger.Warn("look_failed_before", "watch", in.Watch.String(), "last_error", info.LastErr)
+			if derr := in.Inspector.DeleteTask(tasks.QueueHooks, settle.ID()); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
+				return Outcome{}, fmt.Errorf("schedule a look at %s: %w", in.Watch, derr)
+			}
+			_, err = in.Client.EnqueueContext(ctx, t)
 		}
 	}
 	switch {
