@@ -363,8 +363,6 @@ func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger)
 // Redis loses the task (restarted without its data), it is enqueued
 // again: the run resumes from the store.
 func waitRun(ctx context.Context, svc *services, run string, disp *display, log *slog.Logger) (asynq.TaskState, error) {
-	rc := svc.conn.RedisClient()
-	defer rc.Close()
 	id := "run:" + run
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -374,7 +372,7 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display, log 
 			return 0, ctx.Err()
 		case <-tick.C:
 		}
-		if p, ok := pipeline.ReadProgress(ctx, rc, run); ok {
+		if p, ok := pipeline.ReadProgress(ctx, svc.rc, run); ok {
 			disp.update(p)
 		}
 		info, err := svc.inspector.GetTaskInfo(tasks.QueuePipeline, id)

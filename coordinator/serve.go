@@ -126,7 +126,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 		// Looks at the watched location run apart from the pipeline
 		// server, whose one slot a run holds for its whole length.
 		mux := asynq.NewServeMux()
-		mux.Handle(tasks.TypeSettle, &settler{job: &c.jobConfig, store: st, svc: svc, rc: svc.rc, log: logger, runs: stats.started})
+		mux.Handle(tasks.TypeSettle, &settler{job: &c.jobConfig, store: st, svc: svc, log: logger, runs: stats.started})
 		srv := asynq.NewServer(svc.redisOpt, asynq.Config{
 			Concurrency: 2, Queues: map[string]int{tasks.QueueHooks: 1}, Logger: handlers.AsynqLogger(logger),
 			LogLevel: asynq.WarnLevel, TaskCheckInterval: 200 * time.Millisecond,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/coordinator/hook"
 	"github.com/betterread/pipeline/coordinator/pipeline"
@@ -26,7 +25,6 @@ type settler struct {
 	job   *jobConfig
 	store store.Store
 	svc   *services
-	rc    redis.UniversalClient
 	log   *slog.Logger
 	runs  func(source string) // counts runs started (metrics); may be nil
 }
@@ -58,7 +56,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		state.State = "waiting"
 		state.Message = "waiting for " + joinAnd(missing)
 		s.log.Info("watch_waiting", "watch", state.Watch, "missing", missing)
-		return pipeline.SetWatch(ctx, s.rc, state)
+		return pipeline.SetWatch(ctx, s.svc.rc, state)
 	}
 	state.Books, state.Ratings = version(books), version(ratings)
 
@@ -75,7 +73,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	state.Run = plan.Run
 	log := s.log.With("run_id", plan.Run, "watch", state.Watch)
 
-	started, err := pipeline.RunRegistered(ctx, s.rc, plan.Run)
+	started, err := pipeline.RunRegistered(ctx, s.svc.rc, plan.Run)
 	if err != nil {
 		return err
 	}
@@ -85,12 +83,12 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// that exists.
 		log.Info("watch_seen", "reason", "the run of these versions was started already")
 		state.State, state.Message = "seen", "run "+plan.Run+" of these versions was started already"
-		return pipeline.SetWatch(ctx, s.rc, state)
+		return pipeline.SetWatch(ctx, s.svc.rc, state)
 	}
 	if v := pipeline.Validate(ctx, plan.Books, plan.Ratings); !v.Valid {
 		log.Warn("watch_invalid", "message", v.Message)
 		state.State, state.Message = "invalid", v.Message
-		return pipeline.SetWatch(ctx, s.rc, state)
+		return pipeline.SetWatch(ctx, s.svc.rc, state)
 	}
 	if err := plan.Validate(); err != nil {
 		return fmt.Errorf("plan of run %s: %w: %w", plan.Run, err, asynq.SkipRetry)
@@ -107,7 +105,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := s.svc.enqueueRun(ctx, plan.Run, log); err != nil {
 		return err
 	}
-	if err := pipeline.RegisterRun(ctx, s.rc, plan.Run, time.Now()); err != nil {
+	if err := pipeline.RegisterRun(ctx, s.svc.rc, plan.Run, time.Now()); err != nil {
 		return err
 	}
 	if s.runs != nil {
@@ -115,7 +113,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "books_version", state.Books, "ratings_version", state.Ratings)
 	state.State, state.Message = "started", "run "+plan.Run+" started"
-	return pipeline.SetWatch(ctx, s.rc, state)
+	return pipeline.SetWatch(ctx, s.svc.rc, state)
 }
 
 // pinned is url naming the object's version when it has one.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
-	"strings"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
@@ -119,12 +118,6 @@ func verifyRun(ctx context.Context, c *verifyConfig, st store.Store) (dynamo.Sum
 	if err != nil {
 		return sum, fmt.Errorf("verify run %s: %w", c.Run, err)
 	}
-	var failed []string
-	for _, s := range pipeline.StageOrder[:len(pipeline.StageOrder)-1] {
-		if st := rep.Stages[s].Status; st != "succeeded" && st != "resumed" {
-			failed = append(failed, s)
-		}
-	}
-	sum.AddCheck("stages_succeeded", len(failed) == 0, strings.Join(failed, ","))
+	pipeline.AddStagesCheck(&sum, &rep)
 	return sum, nil
 }

@@ -33,13 +33,20 @@ type hookEnv struct {
 	inspector *asynq.Inspector
 }
 
-func newHookEnv(t *testing.T, authOff bool) *hookEnv {
+// newAsynq is an asynq client and inspector on a miniredis of the test's.
+func newAsynq(t *testing.T) (*miniredis.Miniredis, asynq.RedisClientOpt, *asynq.Client, *asynq.Inspector) {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
 	client := asynq.NewClient(opt)
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { client.Close(); inspector.Close() })
+	return mr, opt, client, inspector
+}
+
+func newHookEnv(t *testing.T, authOff bool) *hookEnv {
+	t.Helper()
+	_, _, client, inspector := newAsynq(t)
 	m := NewMetrics(prometheus.NewRegistry())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &Handler{
@@ -151,12 +158,7 @@ func TestHookAuthOff(t *testing.T) {
 func TestMessageHandler(t *testing.T) {
 	t.Parallel()
 	e := newHookEnv(t, false)
-	mr := miniredis.RunT(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
+	mr, _, client, inspector := newAsynq(t)
 	in := &Intake{Watch: Watch{Bucket: "uploads", Prefix: "in"}, Client: client, Debounce: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	handle := MessageHandler(in, e.metrics, in.Logger)
 	if err := handle(t.Context(), []byte(records("ObjectCreated:Put", "uploads", "in/Ratings.csv"))); err != nil {
@@ -180,12 +182,7 @@ func TestMessageHandler(t *testing.T) {
 // look scheduled after it.
 func TestIntakeArchivedAndActiveLooks(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	inspector := asynq.NewInspector(opt)
-	defer inspector.Close()
+	_, opt, client, inspector := newAsynq(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ev := ObjectEvent{Source: "s3", Name: "ObjectCreated:Put", Bucket: "uploads", Key: "in/Books.csv"}
 	id := tasks.Settle{Bucket: "uploads", Prefix: "in"}.ID()

@@ -159,6 +159,12 @@ type phaseTime struct {
 // queued, running, or done).
 func (r *Runner) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
 	_, err := r.Client.EnqueueContext(ctx, t, opts...)
+	return enqueued(t, err)
+}
+
+// enqueued is the outcome of enqueueing t: a task id that already exists
+// is success.
+func enqueued(t *asynq.Task, err error) error {
 	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
@@ -183,10 +189,7 @@ func Republish(ctx context.Context, opt asynq.RedisConnOpt, t *asynq.Task, opts 
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	_, err := c.EnqueueContext(ctx, t, opts...)
-	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return nil
-	}
-	return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+	return enqueued(t, err)
 }
 
 func (r *Runner) present(ctx context.Context, prefix string) (map[string]bool, error) {

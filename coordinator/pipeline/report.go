@@ -137,6 +137,18 @@ type SampleRow struct {
 	Score  float32 `json:"score"`
 }
 
+// AddStagesCheck adds the seed's "all stages succeeded" check to a verify
+// summary: every stage before verify succeeded (or was resumed).
+func AddStagesCheck(sum *dynamo.Summary, rep *Report) {
+	failed := []string{}
+	for _, s := range StageOrder[:len(StageOrder)-1] {
+		if st := rep.Stages[s].Status; st != "succeeded" && st != "resumed" {
+			failed = append(failed, s)
+		}
+	}
+	sum.AddCheck("stages_succeeded", len(failed) == 0, strings.Join(failed, ","))
+}
+
 // StageOrder is the order stages run in.
 var StageOrder = []string{"validate", "prepare", "train", "similarity", "load", "verify"}
 

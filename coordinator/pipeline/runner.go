@@ -63,12 +63,12 @@ func (r *Runner) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // pass verification.
 var ErrNotVerified = errors.New("output not verified")
 
-// run is the state of one run in progress.
 // block is one task of a barrier, retried as often as the plan says.
 func (x *run) block(t *asynq.Task, id, key string) blockTask {
 	return blockTask{task: t, id: id, key: key, opts: []asynq.Option{asynq.MaxRetry(x.plan.TaskRetries())}}
 }
 
+// run is the state of one run in progress.
 type run struct {
 	*Runner
 	plan   tasks.Plan
@@ -351,7 +351,7 @@ func (x *run) train(ctx context.Context) (bool, error) {
 			}
 			step := fmt.Sprintf("iteration %d/%d %s", it, iters, side)
 			stepStart := time.Now()
-			tk, err := x.await(ctx, fmt.Sprintf("train:%03d:%s", it, side), x.keys.FactorsPrefix(it, side), bts, func(done, total int) {
+			tk, err := x.await(ctx, tasks.ALSSolve{Iteration: it, Side: side}.Phase(), x.keys.FactorsPrefix(it, side), bts, func(done, total int) {
 				x.observeFraction(ctx, step, done, total, stepStart, (float64(half)+float64(done)/float64(max(total, 1)))/float64(2*iters))
 			})
 			total = addTasks(total, tk)
@@ -509,7 +509,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		bts = append(bts, x.block(t, p.ID(), x.keys.TopK(b)))
 	}
 	stepStart := time.Now()
-	tk, err := x.await(ctx, "similarity", x.keys.TopKPrefix(), bts, func(done, total int) {
+	tk, err := x.await(ctx, tasks.PhaseSimilarity, x.keys.TopKPrefix(), bts, func(done, total int) {
 		x.observe(ctx, "top-k blocks", done, total, stepStart)
 	})
 	x.rep.Tasks["similarity"] = tk
@@ -574,7 +574,7 @@ func (x *run) load(ctx context.Context) (bool, error) {
 		bts = append(bts, x.block(t, p.ID(), x.keys.Load(b)))
 	}
 	stepStart := time.Now()
-	tk, err := x.await(ctx, "load", x.keys.LoadPrefix(), bts, func(done, total int) {
+	tk, err := x.await(ctx, tasks.PhaseLoad, x.keys.LoadPrefix(), bts, func(done, total int) {
 		x.observe(ctx, "load blocks", done, total, stepStart)
 	})
 	x.rep.Tasks["load"] = tk
@@ -616,13 +616,7 @@ func (x *run) verify(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("verify tables: %w", err)
 	}
-	failed := []string{}
-	for _, s := range StageOrder[:len(StageOrder)-1] {
-		if st := x.rep.Stages[s]; st.Status != "succeeded" && st.Status != "resumed" {
-			failed = append(failed, s)
-		}
-	}
-	sum.AddCheck("stages_succeeded", len(failed) == 0, strings.Join(failed, ","))
+	AddStagesCheck(&sum, x.rep)
 	x.rep.Verify = &sum
 	if !sum.Verified {
 		return false, fmt.Errorf("%s: %w", sum.Message, ErrNotVerified)

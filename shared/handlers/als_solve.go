@@ -39,7 +39,7 @@ func (h ALSSolve) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%s block %d of run %s beyond the layout's %d: %w", p.Side, p.Block, p.Run, l.Blocks(n), asynq.SkipRetry)
 	}
 	start, end := l.Range(p.Block, n)
-	ctx = withPhase(ctx, fmt.Sprintf("train:%03d:%s", p.Iteration, p.Side))
+	ctx = withPhase(ctx, p.Phase())
 
 	rows, err := h.ratings(ctx, p.Run, p.Side, p.Block)
 	if err != nil {

@@ -83,11 +83,11 @@ func Phase(t *asynq.Task) (run, phase string) {
 	}
 	switch t.Type() {
 	case tasks.TypeALSSolve:
-		return p.Run, fmt.Sprintf("train:%03d:%s", p.Iteration, p.Side)
+		return p.Run, tasks.ALSSolve{Iteration: p.Iteration, Side: p.Side}.Phase()
 	case tasks.TypeSimTopK:
-		return p.Run, "similarity"
+		return p.Run, tasks.PhaseSimilarity
 	case tasks.TypeLoadWrite:
-		return p.Run, "load"
+		return p.Run, tasks.PhaseLoad
 	}
 	return p.Run, ""
 }

@@ -39,6 +39,17 @@ func (p ALSSolve) validate() error {
 	return errors.Join(errs...)
 }
 
+// Phase names the barrier the task belongs to, one per half-iteration
+// ("train:003:items"): the coordinator's report and the workers' phase
+// spans and per-worker fetch counters use it.
+func (p ALSSolve) Phase() string { return fmt.Sprintf("train:%03d:%s", p.Iteration, p.Side) }
+
+// Phases of the stages after training: one barrier each.
+const (
+	PhaseSimilarity = "similarity"
+	PhaseLoad       = "load"
+)
+
 // ID is the deterministic task id.
 func (p ALSSolve) ID() string {
 	return fmt.Sprintf("%s:als:%03d:%s:%05d", p.Run, p.Iteration, p.Side, p.Block)
