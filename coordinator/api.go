@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
+	"github.com/betterread/pipeline/shared/runstate"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -35,22 +37,25 @@ type RunSummary struct {
 	Started  time.Time          `json:"started"`
 	Status   string             `json:"status"` // queued (no report yet), running, succeeded, failed
 	Stage    string             `json:"stage,omitempty"`
-	Progress *pipeline.Progress `json:"progress,omitempty"`
+	Progress *runstate.Progress `json:"progress,omitempty"`
 	Verified *bool              `json:"verified,omitempty"`
 	Error    string             `json:"error,omitempty"`
+	// Attempts are every delivery of the run, oldest first.
+	Attempts []runstate.Attempt `json:"attempts"`
 }
 
 // RunsList is GET /runs: recent runs, newest first, and the watched
 // locations' states ("waiting for Ratings.csv").
 type RunsList struct {
 	Runs    []RunSummary          `json:"runs"`
-	Watches []pipeline.WatchState `json:"watches"`
+	Watches []runstate.WatchState `json:"watches"`
 }
 
 // RunDetail is GET /runs/{id}: the run report and its live progress.
 type RunDetail struct {
 	Report   *pipeline.Report   `json:"report"`
-	Progress *pipeline.Progress `json:"progress,omitempty"`
+	Progress *runstate.Progress `json:"progress,omitempty"`
+	Attempts []runstate.Attempt `json:"attempts"`
 }
 
 func (a *api) listRuns(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +112,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // listRuns reads the n most recent runs' reports and progress.
 func listRuns(ctx context.Context, rc redis.UniversalClient, st store.Store, n int) (RunsList, error) {
-	ids, at, err := pipeline.RecentRuns(ctx, rc, n)
+	ids, at, err := runstate.RecentRuns(ctx, rc, n)
 	if err != nil {
 		return RunsList{}, err
 	}
@@ -115,7 +120,7 @@ func listRuns(ctx context.Context, rc redis.UniversalClient, st store.Store, n i
 	for i, id := range ids {
 		s := RunSummary{RunID: id, Started: at[i], Status: "queued"}
 		var rep pipeline.Report
-		switch err := readJSON(ctx, st, store.RunKeys(id).Report(), &rep); {
+		switch err := runstore.Open(st, id).GetJSON(ctx, runstore.ReportDoc, &rep); {
 		case err == nil:
 			s.Status, s.Error = rep.Status, rep.Error
 			if rep.Verify != nil {
@@ -124,12 +129,15 @@ func listRuns(ctx context.Context, rc redis.UniversalClient, st store.Store, n i
 		case !errors.Is(err, store.ErrNotFound):
 			s.Status, s.Error = "unknown", err.Error()
 		}
-		if p, ok := pipeline.ReadProgress(ctx, rc, id); ok {
+		if p, ok := runstate.ReadProgress(ctx, rc, id); ok {
 			s.Stage, s.Progress = p.Stage, &p
+		}
+		if s.Attempts, err = runstate.Attempts(ctx, rc, id); err != nil {
+			return list, err
 		}
 		list.Runs = append(list.Runs, s)
 	}
-	list.Watches, err = pipeline.Watches(ctx, rc)
+	list.Watches, err = runstate.Watches(ctx, rc)
 	return list, err
 }
 
@@ -137,11 +145,15 @@ func listRuns(ctx context.Context, rc redis.UniversalClient, st store.Store, n i
 // is ErrNotFound.
 func runDetail(ctx context.Context, rc redis.UniversalClient, st store.Store, id string) (RunDetail, error) {
 	var rep pipeline.Report
-	if err := readJSON(ctx, st, store.RunKeys(id).Report(), &rep); err != nil {
+	if err := runstore.Open(st, id).GetJSON(ctx, runstore.ReportDoc, &rep); err != nil {
 		return RunDetail{}, err
 	}
-	d := RunDetail{Report: &rep}
-	if p, ok := pipeline.ReadProgress(ctx, rc, id); ok {
+	attempts, err := runstate.Attempts(ctx, rc, id)
+	if err != nil {
+		return RunDetail{}, err
+	}
+	d := RunDetail{Report: &rep, Attempts: attempts}
+	if p, ok := runstate.ReadProgress(ctx, rc, id); ok {
 		d.Progress = &p
 	}
 	return d, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/internal/testenv"
+	"github.com/betterread/pipeline/shared/runstate"
 )
 
 // The cluster tests run the real binaries as separate processes against a
@@ -160,14 +161,13 @@ func (c *cluster) startRun(name string, args ...string) *testenv.Process {
 
 // waitFor polls the run's progress in Redis until cond holds, failing the
 // test if the process p exits first or the deadline passes.
-func (c *cluster) waitFor(p *testenv.Process, what string, cond func(pipeline.Progress) bool) pipeline.Progress {
+func (c *cluster) waitFor(p *testenv.Process, what string, cond func(runstate.Progress) bool) runstate.Progress {
 	c.t.Helper()
 	end := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(end) {
-		keys, _ := c.rc.Keys(context.Background(), pipeline.ProgressKey("*")).Result()
-		for _, k := range keys {
-			run := strings.TrimSuffix(strings.TrimPrefix(k, "betterread:run:"), ":progress")
-			if pr, ok := pipeline.ReadProgress(context.Background(), c.rc, run); ok && cond(pr) {
+		runs, _ := runstate.ProgressRuns(context.Background(), c.rc)
+		for _, run := range runs {
+			if pr, ok := runstate.ReadProgress(context.Background(), c.rc, run); ok && cond(pr) {
 				return pr
 			}
 		}
@@ -177,7 +177,7 @@ func (c *cluster) waitFor(p *testenv.Process, what string, cond func(pipeline.Pr
 		time.Sleep(20 * time.Millisecond)
 	}
 	c.t.Fatalf("no %s within 5 minutes:\n%s", what, tail(p.Output(), 4000))
-	return pipeline.Progress{}
+	return runstate.Progress{}
 }
 
 // wait waits for p to exit and fails the test unless it exited 0.
@@ -216,10 +216,12 @@ func (c *cluster) upload(bucket string, paths ...string) []string {
 	return urls
 }
 
-// sameTables fails unless dir's tables are byte-identical to ref's.
+// sameTables fails unless dir's tables are byte-identical to ref's, run
+// ids aside: the output directory is part of a run's identity, so runs
+// into two directories have two ids.
 func sameTables(t *testing.T, ref, dir string) {
 	t.Helper()
-	sameTablesAs(t, ref, dir, nil)
+	sameTablesAs(t, ref, dir, map[string]string{readReport(t, dir).RunID: readReport(t, ref).RunID})
 }
 
 // sameTablesAs is sameTables after replacing, in dir's tables, the
@@ -249,8 +251,8 @@ func reportOf(t *testing.T, dir string) pipeline.Report {
 	return rep
 }
 
-func inTrain(minIter int) func(pipeline.Progress) bool {
-	return func(p pipeline.Progress) bool {
+func inTrain(minIter int) func(runstate.Progress) bool {
+	return func(p runstate.Progress) bool {
 		var it, n int
 		var side string
 		if p.Stage != "train" || !strings.HasPrefix(p.Step, "iteration ") {
@@ -289,7 +291,7 @@ func TestClusterKillWorkers(t *testing.T) {
 	pr := c.waitFor(run, "the ALS stage at iteration 2", inTrain(2))
 	t.Logf("killing %s at %s %d/%d", c.workers[0].Name, pr.Step, pr.Done, pr.Total)
 	c.workers[0].Kill()
-	pr = c.waitFor(run, "the similarity stage", func(p pipeline.Progress) bool {
+	pr = c.waitFor(run, "the similarity stage", func(p runstate.Progress) bool {
 		return p.Stage == "similarity" && p.Total > 0 && p.Done < p.Total
 	})
 	t.Logf("killing %s at similarity %d/%d", c.workers[1].Name, pr.Done, pr.Total)

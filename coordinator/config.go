@@ -196,9 +196,11 @@ func (c *jobConfig) plan(books, ratings string) tasks.Plan {
 	return p
 }
 
-// modelParams is what of a plan, besides its inputs, changes the output,
+// modelParams is what of a plan, besides its inputs, changes the output or
+// where it goes (the files target's directory too: two runs writing to
+// different directories are different runs),
 // for run ids.
 func modelParams(p tasks.Plan) []byte {
-	params, _ := json.Marshal([]any{p.Prepare, p.ALS, p.Similarity, p.Target.Kind, p.Target.BooksTable, p.Target.SimilaritiesTable, p.Target.Endpoint})
+	params, _ := json.Marshal([]any{p.Prepare, p.ALS, p.Similarity, p.Target.Kind, p.Target.BooksTable, p.Target.SimilaritiesTable, p.Target.Endpoint, p.Target.Dir})
 	return params
 }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
+	"github.com/betterread/pipeline/shared/runstate"
 )
 
 // display shows a run's progress: one live line on a terminal (stage,
@@ -18,7 +18,7 @@ type display struct {
 	w       io.Writer
 	mode    string // bar, log, off
 	logger  *slog.Logger
-	last    pipeline.Progress
+	last    runstate.Progress
 	lastLog time.Time
 	drawn   bool
 }
@@ -35,7 +35,7 @@ func newDisplay(w io.Writer, mode string, logger *slog.Logger) *display {
 	return &display{w: w, mode: mode, logger: logger}
 }
 
-func (d *display) update(p pipeline.Progress) {
+func (d *display) update(p runstate.Progress) {
 	changed := p.Stage != d.last.Stage || p.Step != d.last.Step
 	same := !changed && p.Done == d.last.Done && p.Total == d.last.Total
 	d.last = p
@@ -59,7 +59,7 @@ func (d *display) finish() {
 	}
 }
 
-func line(p pipeline.Progress) string {
+func line(p runstate.Progress) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s]", p.Stage)
 	if p.Step != "" {
@@ -78,7 +78,7 @@ func line(p pipeline.Progress) string {
 }
 
 // eta extrapolates the stage's elapsed time over the fraction done.
-func eta(p pipeline.Progress) time.Duration {
+func eta(p runstate.Progress) time.Duration {
 	if p.Fraction <= 0 || p.Fraction >= 1 {
 		return 0
 	}

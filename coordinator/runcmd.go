@@ -24,8 +24,9 @@ import (
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
-	"github.com/betterread/pipeline/shared/dynamo"
 	"github.com/betterread/pipeline/shared/handlers"
+	"github.com/betterread/pipeline/shared/runstate"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/similarity"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
@@ -36,20 +37,10 @@ import (
 var dynamoDBOptions []func(*dynamodb.Options)
 
 func runCommand(ctx context.Context, args []string, env connect.Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("coordinator run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c runConfig
-	c.register(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return parseError(err)
+	c, err := parseRun(args, env, stderr)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	c.conn.DynamoDBOptions = dynamoDBOptions
 	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
 	if err != nil {
 		return err
@@ -57,33 +48,17 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
-
-	// Embedded default: an in-process Redis that runs asynq's scripts.
-	if c.conn.Redis == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("start embedded redis: %w", err)
-		}
-		defer mr.Close()
-		c.conn.Redis = mr.Addr()
-		logger.Debug("embedded_redis", "addr", mr.Addr())
+	stopRedis, err := c.embedRedis(logger)
+	if err != nil {
+		return err
 	}
-	if c.conn.Store == "" {
-		c.conn.Store = filepath.Join(c.Out, ".blocks")
-	}
+	defer stopRedis()
 	st, err := c.conn.OpenStore(ctx)
 	if err != nil {
 		return fmt.Errorf("open block store: %w", err)
 	}
-
-	// Validate up front, as the seed's validate Lambda does before anything
-	// starts; the run's own validate stage checks again.
-	if v := pipeline.Validate(ctx, c.Books, c.Ratings); !v.Valid {
-		rep := pipeline.Report{Status: "failed", Error: v.Message, Validate: v, Inputs: pipeline.Inputs{Books: c.Books, Ratings: c.Ratings}}
-		if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
-			return err
-		}
-		return fmt.Errorf("validate: %s", v.Message)
+	if err := c.checkInputs(ctx); err != nil {
+		return err
 	}
 	plan, err := c.plan(ctx)
 	if err != nil {
@@ -92,47 +67,126 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	// The services get the plain logger: the pipeline runner adds run_id
 	// to its own lines, as it serves any run.
 	runLog := logger.With("run_id", plan.Run)
-	written, err := storePlan(ctx, st, plan, c.Fresh, runLog)
-	if err != nil {
-		return err
-	}
-
-	svc, err := startServices(ctx, &c.conn, st, c.Workers, logger, nil)
+	svc, err := startServices(ctx, &c.conn, st, c.Workers, "run", logger, nil)
 	if err != nil {
 		return err
 	}
 	defer svc.stop()
-	if written {
-		// A new generation of the run: its counters start from zero.
-		if err := svc.resetRunState(ctx, plan.Run); err != nil {
-			return err
-		}
-	}
-
-	if c.Fresh {
-		// A finished task of the same run would be taken for this one.
-		if err := svc.inspector.DeleteTask(tasks.QueuePipeline, "run:"+plan.Run); err != nil &&
-			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return fmt.Errorf("--fresh: remove the earlier task of run %s (is it still running?): %w", plan.Run, err)
-		}
-	}
-	if err := svc.enqueueRun(ctx, plan.Run, runLog); err != nil {
+	if err := svc.startRun(ctx, st, plan, c.Fresh, tasks.TriggerCLI, runLog); err != nil {
 		return err
 	}
-	if err := pipeline.RegisterRun(ctx, svc.rc, plan.Run, time.Now()); err != nil {
-		return err
-	}
-	runLog.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind)
-
 	disp := newDisplay(stderr, c.Progress, runLog)
 	state, err := waitRun(ctx, svc, plan.Run, disp, runLog)
 	disp.finish()
 	if err != nil {
 		return err
 	}
+	return c.finishRun(ctx, st, plan.Run, state, stdout)
+}
+
+// parseRun reads and checks the flags of `coordinator run`; local paths
+// become absolute, so the stored plan means the same files whichever
+// coordinator carries it out.
+func parseRun(args []string, env connect.Env, stderr io.Writer) (*runConfig, error) {
+	fs := flag.NewFlagSet("coordinator run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &runConfig{}
+	c.register(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return nil, parseError(err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	for _, p := range []*string{&c.Books, &c.Ratings, &c.Out} {
+		if err := absPath(p); err != nil {
+			return nil, err
+		}
+	}
+	c.conn.DynamoDBOptions = dynamoDBOptions
+	return c, nil
+}
+
+// absPath makes a local path absolute; s3:// URLs stay as they are.
+func absPath(p *string) error {
+	if *p == "" || strings.HasPrefix(*p, "s3://") {
+		return nil
+	}
+	abs, err := filepath.Abs(*p)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", *p, err)
+	}
+	*p = abs
+	return nil
+}
+
+// embedRedis starts the embedded default's in-process Redis (it runs
+// asynq's scripts) when no --redis is given, and the block store under
+// --out; the returned func stops it.
+func (c *runConfig) embedRedis(logger *slog.Logger) (func(), error) {
+	if c.conn.Store == "" {
+		c.conn.Store = filepath.Join(c.Out, ".blocks")
+	}
+	if c.conn.Redis != "" {
+		return func() {}, nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	c.conn.Redis = mr.Addr()
+	logger.Debug("embedded_redis", "addr", mr.Addr())
+	return mr.Close, nil
+}
+
+// checkInputs validates both inputs up front, as the seed's validate
+// Lambda does before anything starts (the run's own validate stage checks
+// again). An invalid pair writes a failed report naming what is wrong.
+func (c *runConfig) checkInputs(ctx context.Context) error {
+	v := pipeline.Validate(ctx, c.Books, c.Ratings)
+	if v.Valid {
+		return nil
+	}
+	msg := v.Message
+	if len(v.MissingFiles) > 0 {
+		var missing []string
+		for _, f := range v.MissingFiles {
+			path := map[string]string{"Books.csv": c.Books, "Ratings.csv": c.Ratings}[f]
+			missing = append(missing, fmt.Sprintf("%s %s: no such file", f, path))
+		}
+		msg = strings.Join(missing, "; ")
+	}
+	now := time.Now().UTC()
+	rep := pipeline.Report{
+		RunID: c.pathRunID(), Status: "failed", Error: msg, Started: now, Finished: &now, Validate: v,
+		Inputs: pipeline.Inputs{Books: c.Books, Ratings: c.Ratings},
+		Stages: map[string]pipeline.StageReport{"validate": {Status: "failed", Detail: msg}},
+	}
+	if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
+		return err
+	}
+	return fmt.Errorf("validate: %s", msg)
+}
+
+// pathRunID is the run id of inputs that cannot be read: a hash of their
+// names and the parameters, for the report of a run that never started.
+func (c *runConfig) pathRunID() string {
+	p := c.jobConfig.plan(c.Books, c.Ratings)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", c.Books, c.Ratings)
+	h.Write(modelParams(p))
+	return "r-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// finishRun copies the run's report to --out, prints the summary, and
+// says how the run ended.
+func (c *runConfig) finishRun(ctx context.Context, st store.Store, run string, state asynq.TaskState, stdout io.Writer) error {
 	var rep pipeline.Report
-	if err := readJSON(ctx, st, store.RunKeys(plan.Run).Report(), &rep); err != nil {
-		return fmt.Errorf("read report of run %s: %w", plan.Run, err)
+	if err := runstore.Open(st, run).GetJSON(ctx, runstore.ReportDoc, &rep); err != nil {
+		return fmt.Errorf("read report of run %s: %w", run, err)
 	}
 	if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
 		return err
@@ -140,17 +194,17 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	rep.WriteSummary(stdout)
 	switch {
 	case state == asynq.TaskStateArchived:
-		return fmt.Errorf("run %s failed: %s", plan.Run, rep.Error)
+		return fmt.Errorf("run %s failed: %s", run, rep.Error)
 	case rep.Verify == nil || !rep.Verify.Verified:
-		return fmt.Errorf("run %s finished but is not verified", plan.Run)
+		return fmt.Errorf("run %s finished but is not verified", run)
 	}
 	return nil
 }
 
 // plan builds the run's plan. The run id is a hash of the inputs' contents
-// and every parameter that changes the output, so the same job always has
-// the same id (and its items the same run_id), whatever the block layout
-// or number of workers.
+// and every parameter that changes the output or where it goes, so the
+// same job always has the same id (and its items the same run_id),
+// whatever the block layout or number of workers.
 func (c *runConfig) plan(ctx context.Context) (tasks.Plan, error) {
 	p := c.jobConfig.plan(c.Books, c.Ratings)
 	h := sha256.New()
@@ -187,29 +241,78 @@ func hashInput(ctx context.Context, h io.Writer, url string) error {
 	return nil
 }
 
-// storePlan writes the plan, unless the same plan is already stored (the
-// run resumes). A stored plan that differs — another block layout or
-// target directory — belongs to an earlier attempt whose blocks do not fit:
-// the run's outputs are discarded and it starts over.
-func storePlan(ctx context.Context, st store.Store, p tasks.Plan, fresh bool, logger *slog.Logger) (written bool, err error) {
-	keys := store.RunKeys(p.Run)
-	p.Gen = ""
-	same, err := json.Marshal(p)
+// startRun stores the run's plan (unless the same plan is there), enqueues
+// its task and registers it. A live run — its lease held by a coordinator
+// carrying it out — is joined when the plan is the same, never rewritten:
+// --fresh or another plan for it is refused, naming the holder.
+func (s *services) startRun(ctx context.Context, st store.Store, plan tasks.Plan, fresh bool, trigger string, log *slog.Logger) error {
+	written, err := claimPlan(ctx, s.rc, st, plan, fresh, log)
 	if err != nil {
-		return false, fmt.Errorf("encode plan: %w", err)
+		return err
 	}
-	old, err := readAll(ctx, st, keys.Plan())
+	if written {
+		// A new generation of the run: its counters start from zero.
+		if err := runstate.ResetGeneration(ctx, s.rc, plan.Run); err != nil {
+			return err
+		}
+	}
+	if err := s.enqueueRun(ctx, plan.Run, trigger, log); err != nil {
+		return err
+	}
+	if err := runstate.RegisterRun(ctx, s.rc, plan.Run, time.Now()); err != nil {
+		return err
+	}
+	log.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "target", plan.Target.Kind, "trigger", trigger)
+	return nil
+}
+
+// errRunLive is a run whose lease is held: its plan cannot be rewritten.
+var errRunLive = errors.New("run is live")
+
+// claimPlan writes the plan, unless the same plan is already stored (the
+// run resumes, or a live run is joined). A stored plan that differs —
+// another block layout — or --fresh discards the run's stored outputs
+// and starts it over, but only under the run's lease: while another
+// process holds it, nothing is rewritten or deleted.
+func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p tasks.Plan, fresh bool, log *slog.Logger) (written bool, err error) {
+	rs := runstore.Open(st, p.Run)
+	same, err := rs.Has(ctx, runstore.PlanDoc)
+	if err != nil {
+		return false, err
+	}
+	if same {
+		stored, _, err := rs.Plan(ctx)
+		same = err == nil && samePlan(stored, p)
+	}
+	lease, err := runstate.Acquire(ctx, rc, p.Run, "coordinator run "+handlers.ProcessName(), 0)
+	var held *runstate.HeldError
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return false, fmt.Errorf("read stored plan of run %s: %w", p.Run, err)
-	case !fresh && samePlan(old, same):
-		logger.Info("run_resumed", "reason", "plan already stored; finished stages are not recomputed")
+	case errors.As(err, &held) && same && !fresh:
+		log.Info("run_joined", "reason", "the same run is live; waiting for it", "holder", held.Holder.Name)
 		return false, nil
-	default:
-		logger.Info("run_reset", "reason", map[bool]string{true: "--fresh", false: "stored plan differs"}[fresh])
-		if err := st.Delete(ctx, keys.Prefix()); err != nil {
-			return false, fmt.Errorf("discard stored outputs of run %s: %w", p.Run, err)
+	case errors.As(err, &held) && fresh:
+		return false, fmt.Errorf("--fresh: %w; wait for it to finish or stop it first: %w", held, errRunLive)
+	case errors.As(err, &held):
+		return false, fmt.Errorf("%w, with another plan (block size or retries); wait for it to finish: %w", held, errRunLive)
+	case err != nil:
+		return false, err
+	}
+	defer func() {
+		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
+			log.Warn("lease_release_failed", "err", rerr)
+		}
+	}()
+	if same && !fresh {
+		log.Info("run_resumed", "reason", "plan already stored; finished stages are not recomputed")
+		return false, nil
+	}
+	if err := lease.Check(ctx); err != nil {
+		return false, err
+	}
+	if ok, _ := rs.Has(ctx, runstore.PlanDoc); ok || fresh {
+		log.Info("run_reset", "reason", map[bool]string{true: "--fresh", false: "stored plan differs"}[fresh])
+		if err := rs.RemoveAll(ctx); err != nil {
+			return false, err
 		}
 	}
 	var gen [8]byte
@@ -217,26 +320,21 @@ func storePlan(ctx context.Context, st store.Store, p tasks.Plan, fresh bool, lo
 		return false, err
 	}
 	p.Gen = hex.EncodeToString(gen[:])
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return false, fmt.Errorf("encode plan: %w", err)
+	if err := lease.Check(ctx); err != nil {
+		return false, err
 	}
-	if err := st.Put(ctx, keys.Plan(), bytes.NewReader(data)); err != nil {
+	if err := rs.PutJSON(ctx, runstore.PlanDoc, p); err != nil {
 		return false, fmt.Errorf("write plan of run %s: %w", p.Run, err)
 	}
 	return true, nil
 }
 
-// samePlan reports whether the stored plan is the one encoded in want (a
-// plan without its generation).
-func samePlan(stored, want []byte) bool {
-	p, err := tasks.DecodePlan(stored)
-	if err != nil {
-		return false
-	}
-	p.Gen = ""
-	got, err := json.Marshal(p)
-	return err == nil && bytes.Equal(got, want)
+// samePlan reports whether the stored plan is want, generations aside.
+func samePlan(stored, want tasks.Plan) bool {
+	stored.Gen, want.Gen = "", ""
+	a, err1 := json.Marshal(stored)
+	b, err2 := json.Marshal(want)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
 }
 
 // services are the asynq client, inspector and servers of this process.
@@ -251,18 +349,18 @@ type services struct {
 
 // startServices starts this process's coordinator server (pipeline:run)
 // and, with workers > 0, its block worker server.
-func startServices(ctx context.Context, conn *connect.Config, st store.Store, workers int, logger *slog.Logger, stats pipeline.Stats) (*services, error) {
+func startServices(ctx context.Context, conn *connect.Config, st store.Store, workers int, role string, logger *slog.Logger, stats pipeline.Stats) (*services, error) {
 	opt := conn.RedisOpt()
 	rc := conn.RedisClient()
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
 	}
 	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, rc: rc, conn: conn}
-	targets := handlers.TargetOpener(conn.Targets(rc))
+	targets := conn.Targets(rc)
 	if workers > 0 {
 		deps := &handlers.Deps{
-			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets,
-			Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default, Logger: logger,
+			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets, Enqueuer: svc.client,
+			Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default, Logger: logger,
 			Name: handlers.ProcessName(),
 		}
 		mux := asynq.NewServeMux()
@@ -276,7 +374,8 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	}
 	runner := &pipeline.Runner{
 		Store: st, Client: svc.client, Inspector: svc.inspector, RedisOpt: opt, Redis: rc, Targets: targets,
-		Observer: pipeline.RedisProgress{Client: rc}, Stats: stats, Logger: logger,
+		Observer: runstate.RedisProgress{Client: rc}, Stats: stats, Logger: logger,
+		Name: "coordinator " + role + " " + handlers.ProcessName(),
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypePipelineRun, runner)
@@ -314,22 +413,13 @@ func (s *services) stop() {
 	s.rc.Close()
 }
 
-// resetRunState removes the run's counters, phase spans and progress
-// from Redis.
-func (s *services) resetRunState(ctx context.Context, run string) error {
-	first, last := handlers.SpanKeys(run)
-	if err := s.rc.Del(ctx, handlers.CounterKey(run), first, last, pipeline.ProgressKey(run)).Err(); err != nil {
-		return fmt.Errorf("reset counters of run %s in redis: %w", run, err)
-	}
-	return nil
-}
-
 // enqueueRun puts the run's pipeline:run task on the queue. A task that
-// is already there (queued, running, or done) is left alone, except an
-// archived one (the run failed before): that one is run again, resuming
-// from what the store holds.
-func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger) error {
-	t, err := tasks.NewPipelineRun(run)
+// is queued or running is joined. A finished one is run again: a re-run
+// is a new attempt, which resumes from what the store holds (and
+// recomputes what it lost), and an archived one (the run failed before)
+// gets another go.
+func (s *services) enqueueRun(ctx context.Context, run, trigger string, log *slog.Logger) error {
+	t, err := tasks.NewPipelineRun(run, trigger)
 	if err != nil {
 		return err
 	}
@@ -340,7 +430,8 @@ func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger)
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue run %s: %w", run, err)
 	}
-	info, err := s.inspector.GetTaskInfo(tasks.QueuePipeline, "run:"+run)
+	id := "run:" + run
+	info, err := s.inspector.GetTaskInfo(tasks.QueuePipeline, id)
 	if errors.Is(err, asynq.ErrQueueNotFound) {
 		// Redis lost its data and our client still thinks the queue is
 		// registered: register it through a new client.
@@ -349,10 +440,19 @@ func (s *services) enqueueRun(ctx context.Context, run string, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("inspect run %s: %w", run, err)
 	}
-	if info.State == asynq.TaskStateArchived {
+	switch info.State {
+	case asynq.TaskStateArchived:
 		log.Info("run_retried", "reason", "its task had failed before", "last_error", info.LastErr)
-		if err := s.inspector.RunTask(tasks.QueuePipeline, "run:"+run); err != nil {
+		if err := s.inspector.RunTask(tasks.QueuePipeline, id); err != nil {
 			return fmt.Errorf("run archived run %s again: %w", run, err)
+		}
+	case asynq.TaskStateCompleted:
+		log.Info("run_again", "reason", "its task had finished; a new attempt checks and resumes the stored outputs")
+		if err := s.inspector.DeleteTask(tasks.QueuePipeline, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("remove finished task of run %s: %w", run, err)
+		}
+		if _, err := s.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue run %s: %w", run, err)
 		}
 	}
 	return nil
@@ -372,13 +472,13 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display, log 
 			return 0, ctx.Err()
 		case <-tick.C:
 		}
-		if p, ok := pipeline.ReadProgress(ctx, svc.rc, run); ok {
+		if p, ok := runstate.ReadProgress(ctx, svc.rc, run); ok {
 			disp.update(p)
 		}
 		info, err := svc.inspector.GetTaskInfo(tasks.QueuePipeline, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			log.Warn("run_requeued", "reason", "its task is no longer in redis")
-			if err := svc.enqueueRun(ctx, run, log); err != nil {
+			if err := svc.enqueueRun(ctx, run, tasks.TriggerCLI, log); err != nil {
 				log.Warn("run_requeue_failed", "err", err)
 			}
 			continue
@@ -391,23 +491,6 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display, log 
 			return info.State, nil
 		}
 	}
-}
-
-func readAll(ctx context.Context, st store.Store, key string) ([]byte, error) {
-	rc, err := st.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-func readJSON(ctx context.Context, st store.Store, key string, v any) error {
-	data, err := readAll(ctx, st, key)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
 }
 
 func writeFileAtomic(path string, v any) error {
@@ -424,5 +507,3 @@ func writeFileAtomic(path string, v any) error {
 	}
 	return nil
 }
-
-var _ dynamo.Target = nil

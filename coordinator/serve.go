@@ -117,7 +117,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stats := newServeStats(reg)
-	svc, err := startServices(ctx, &c.conn, st, c.Workers, logger, stats)
+	svc, err := startServices(ctx, &c.conn, st, c.Workers, "serve", logger, stats)
 	if err != nil {
 		return err
 	}

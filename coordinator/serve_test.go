@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/internal/testenv"
+	"github.com/betterread/pipeline/shared/runstate"
 )
 
 // TestServeUploads is the always-on coordinator end to end on real parts:
@@ -185,7 +185,7 @@ func getRuns(t *testing.T, base string) RunsList {
 }
 
 // waitWatch waits until the watch is in state.
-func waitWatch(t *testing.T, base string, serve *testenv.Process, state string) pipeline.WatchState {
+func waitWatch(t *testing.T, base string, serve *testenv.Process, state string) runstate.WatchState {
 	t.Helper()
 	end := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(end) {
@@ -197,7 +197,7 @@ func waitWatch(t *testing.T, base string, serve *testenv.Process, state string) 
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("watch never %s; /runs: %+v\n%s", state, getRuns(t, base), tail(serve.Output(), 4000))
-	return pipeline.WatchState{}
+	return runstate.WatchState{}
 }
 
 // waitRuns waits until n runs are registered and the newest succeeded

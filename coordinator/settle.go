@@ -13,6 +13,7 @@ import (
 
 	"github.com/betterread/pipeline/coordinator/hook"
 	"github.com/betterread/pipeline/coordinator/pipeline"
+	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -36,7 +37,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	w := hook.Watch{Bucket: p.Bucket, Prefix: p.Prefix}
-	state := pipeline.WatchState{Watch: w.String(), Updated: time.Now().UTC()}
+	state := runstate.WatchState{Watch: w.String(), Updated: time.Now().UTC()}
 	booksURL, ratingsURL := w.URL(hook.BooksFile), w.URL(hook.RatingsFile)
 	books, berr := store.HeadURL(ctx, booksURL)
 	ratings, rerr := store.HeadURL(ctx, ratingsURL)
@@ -56,7 +57,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		state.State = "waiting"
 		state.Message = "waiting for " + joinAnd(missing)
 		s.log.Info("watch_waiting", "watch", state.Watch, "missing", missing)
-		return pipeline.SetWatch(ctx, s.svc.rc, state)
+		return runstate.SetWatch(ctx, s.svc.rc, state)
 	}
 	state.Books, state.Ratings = version(books), version(ratings)
 
@@ -73,7 +74,7 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	state.Run = plan.Run
 	log := s.log.With("run_id", plan.Run, "watch", state.Watch)
 
-	started, err := pipeline.RunRegistered(ctx, s.svc.rc, plan.Run)
+	started, err := runstate.RunRegistered(ctx, s.svc.rc, plan.Run)
 	if err != nil {
 		return err
 	}
@@ -83,37 +84,25 @@ func (s *settler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// that exists.
 		log.Info("watch_seen", "reason", "the run of these versions was started already")
 		state.State, state.Message = "seen", "run "+plan.Run+" of these versions was started already"
-		return pipeline.SetWatch(ctx, s.svc.rc, state)
+		return runstate.SetWatch(ctx, s.svc.rc, state)
 	}
 	if v := pipeline.Validate(ctx, plan.Books, plan.Ratings); !v.Valid {
 		log.Warn("watch_invalid", "message", v.Message)
 		state.State, state.Message = "invalid", v.Message
-		return pipeline.SetWatch(ctx, s.svc.rc, state)
+		return runstate.SetWatch(ctx, s.svc.rc, state)
 	}
 	if err := plan.Validate(); err != nil {
 		return fmt.Errorf("plan of run %s: %w: %w", plan.Run, err, asynq.SkipRetry)
 	}
-	written, err := storePlan(ctx, s.store, plan, false, log)
-	if err != nil {
-		return err
-	}
-	if written {
-		if err := s.svc.resetRunState(ctx, plan.Run); err != nil {
-			return err
-		}
-	}
-	if err := s.svc.enqueueRun(ctx, plan.Run, log); err != nil {
-		return err
-	}
-	if err := pipeline.RegisterRun(ctx, s.svc.rc, plan.Run, time.Now()); err != nil {
+	if err := s.svc.startRun(ctx, s.store, plan, false, tasks.TriggerUpload, log); err != nil {
 		return err
 	}
 	if s.runs != nil {
 		s.runs("hook")
 	}
-	log.Info("run_enqueued", "books", plan.Books, "ratings", plan.Ratings, "books_version", state.Books, "ratings_version", state.Ratings)
+	log.Info("upload_run_started", "books_version", state.Books, "ratings_version", state.Ratings)
 	state.State, state.Message = "started", "run "+plan.Run+" started"
-	return pipeline.SetWatch(ctx, s.svc.rc, state)
+	return runstate.SetWatch(ctx, s.svc.rc, state)
 }
 
 // pinned is url naming the object's version when it has one.

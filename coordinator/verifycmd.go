@@ -12,6 +12,7 @@ import (
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -80,17 +81,16 @@ func verifyCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 }
 
 func verifyRun(ctx context.Context, c *verifyConfig, st store.Store) (dynamo.Summary, error) {
-	keys := store.RunKeys(c.Run)
-	data, err := readAll(ctx, st, keys.Plan())
-	if err != nil {
+	rs := runstore.Open(st, c.Run)
+	plan, data, err := rs.Plan(ctx)
+	if data == nil && err != nil {
 		return dynamo.Summary{}, fmt.Errorf("run %s has no plan in the block store %s (is --store or --out right?): %w", c.Run, c.conn.Store, err)
 	}
-	plan, err := tasks.DecodePlan(data)
 	if err != nil {
-		return dynamo.Summary{}, fmt.Errorf("plan of run %s: %w", c.Run, err)
+		return dynamo.Summary{}, err
 	}
 	var rep pipeline.Report
-	if err := readJSON(ctx, st, keys.Report(), &rep); err != nil {
+	if err := rs.GetJSON(ctx, runstore.ReportDoc, &rep); err != nil {
 		return dynamo.Summary{}, fmt.Errorf("report of run %s: %w", c.Run, err)
 	}
 	if st := rep.Stages["load"].Status; st != "succeeded" && st != "resumed" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/handlers"
+	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/similarity"
 )
 
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	fetched := new(atomic.Int64)
 	deps := &handlers.Deps{
 		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc),
-		Counter: handlers.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
+		Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
 		Logger: logger, Fetched: fetched, Name: handlers.ProcessName(),
 	}
 	mux := asynq.NewServeMux()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -35,11 +34,9 @@ const (
 // output key under prefix exists. It re-enqueues tasks Redis has lost and
 // fails when a task is archived (it failed beyond its retries).
 func (x *run) await(ctx context.Context, phase, prefix string, bts []blockTask, progress func(done, total int)) (Tasks, error) {
-	r := x.Runner
 	began := time.Now()
-	var t Tasks
-	t.Blocks = int64(len(bts))
-	have, err := r.present(ctx, prefix)
+	t := Tasks{Blocks: int64(len(bts))}
+	have, err := x.rs.Present(ctx, prefix)
 	if err != nil {
 		return t, err
 	}
@@ -51,43 +48,61 @@ func (x *run) await(ctx context.Context, phase, prefix string, bts []blockTask, 
 		}
 		missing = append(missing, bt)
 	}
-	// A resumed run may find its tasks archived from an earlier attempt:
-	// give each one more go before waiting.
+	if err := x.enqueueMissing(ctx, missing, &t); err != nil {
+		return t, err
+	}
+	if err := x.waitBlocks(ctx, prefix, len(bts), missing, &t, progress); err != nil {
+		return t, err
+	}
+	if t.Enqueued > 0 {
+		x.phases = append(x.phases, phaseTime{phase: phase, began: began, ended: time.Now()})
+	}
+	return t, nil
+}
+
+// enqueueMissing enqueues the tasks of the missing blocks. A resumed run
+// may find its tasks archived from an earlier attempt: each gets one more
+// go; a task completed in Redis whose output is gone runs again.
+func (x *run) enqueueMissing(ctx context.Context, missing []blockTask, t *Tasks) error {
+	r := x.Runner
 	for _, bt := range missing {
 		info, err := r.Inspector.GetTaskInfo(tasks.QueueBlocks, bt.id)
 		if err == nil && info.State == asynq.TaskStateArchived {
 			if err := r.Inspector.RunTask(tasks.QueueBlocks, bt.id); err != nil {
-				return t, fmt.Errorf("rerun archived task %s: %w", bt.id, err)
+				return fmt.Errorf("rerun archived task %s: %w", bt.id, err)
 			}
 			t.Enqueued++
 			continue
 		}
 		if err == nil && info.State == asynq.TaskStateCompleted {
-			// Completed but its output is gone: run it again.
-			if err := r.Inspector.DeleteTask(tasks.QueueBlocks, bt.id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-				return t, fmt.Errorf("delete stale task %s: %w", bt.id, err)
+			if err := r.deleteTask(bt.id); err != nil {
+				return err
 			}
 		}
 		if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
-			return t, err
+			return err
 		}
 		t.Enqueued++
 	}
-	total := len(bts)
-	done := total - len(missing)
-	progress(done, total)
+	return nil
+}
+
+// waitBlocks polls the store until every missing block's output exists,
+// asking Redis about the missing ones at a slower pace.
+func (x *run) waitBlocks(ctx context.Context, prefix string, total int, missing []blockTask, t *Tasks, progress func(done, total int)) error {
+	progress(total-len(missing), total)
 	interval := pollMin
 	lastRedis := time.Now()
 	suspect := map[string]int{} // completed in Redis but output not seen yet
 	for len(missing) > 0 {
 		select {
 		case <-ctx.Done():
-			return t, ctx.Err()
+			return ctx.Err()
 		case <-time.After(interval):
 		}
-		have, err := r.present(ctx, prefix)
+		have, err := x.rs.Present(ctx, prefix)
 		if err != nil {
-			return t, err
+			return err
 		}
 		still := missing[:0]
 		for _, bt := range missing {
@@ -96,8 +111,7 @@ func (x *run) await(ctx context.Context, phase, prefix string, bts []blockTask, 
 			}
 		}
 		if len(still) < len(missing) {
-			done = total - len(still)
-			progress(done, total)
+			progress(total-len(still), total)
 			interval = pollMin
 		} else {
 			interval = min(interval*3/2+time.Millisecond, pollMax)
@@ -107,45 +121,61 @@ func (x *run) await(ctx context.Context, phase, prefix string, bts []blockTask, 
 			continue
 		}
 		lastRedis = time.Now()
-		for _, bt := range missing {
-			info, err := r.Inspector.GetTaskInfo(tasks.QueueBlocks, bt.id)
-			switch {
-			case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-				// Redis lost it (restart without persistence, flush): enqueue again.
-				enqueue := r.enqueue
-				if errors.Is(err, asynq.ErrQueueNotFound) {
-					enqueue = r.republish
+		if err := x.checkRedis(ctx, missing, suspect, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRedis asks Redis about each missing block's task: one Redis lost is
+// enqueued again, one archived fails the barrier, one completed twice in a
+// row without its output runs again.
+func (x *run) checkRedis(ctx context.Context, missing []blockTask, suspect map[string]int, t *Tasks) error {
+	r := x.Runner
+	for _, bt := range missing {
+		info, err := r.Inspector.GetTaskInfo(tasks.QueueBlocks, bt.id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			// Redis lost it (restart without persistence, flush): enqueue again.
+			enqueue := r.enqueue
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				enqueue = r.republish
+			}
+			if err := enqueue(ctx, bt.task, bt.opts...); err != nil {
+				return err
+			}
+			t.Requeued++
+			r.Logger.Warn("task_requeued", "task_id", bt.id, "reason", "not in redis")
+		case err != nil:
+			r.Logger.Warn("task_inspect_failed", "task_id", bt.id, "err", err)
+		case info.State == asynq.TaskStateArchived:
+			return fmt.Errorf("task %s failed after %d retries: %s: %w", bt.id, info.Retried, info.LastErr, errBlockFailed)
+		case info.State == asynq.TaskStateCompleted:
+			// The store may lag behind Redis by a poll; twice in a row
+			// means the output is really missing (removed as corrupt).
+			suspect[bt.id]++
+			if suspect[bt.id] >= 2 {
+				if err := r.deleteTask(bt.id); err != nil {
+					return err
 				}
-				if err := enqueue(ctx, bt.task, bt.opts...); err != nil {
-					return t, err
+				if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
+					return err
 				}
+				delete(suspect, bt.id)
 				t.Requeued++
-				r.Logger.Warn("task_requeued", "task_id", bt.id, "reason", "not in redis")
-			case err != nil:
-				r.Logger.Warn("task_inspect_failed", "task_id", bt.id, "err", err)
-			case info.State == asynq.TaskStateArchived:
-				return t, fmt.Errorf("task %s failed after %d retries: %s", bt.id, info.Retried, info.LastErr)
-			case info.State == asynq.TaskStateCompleted:
-				// The store may lag behind Redis by a poll; twice in a row
-				// means the output is really missing.
-				suspect[bt.id]++
-				if suspect[bt.id] >= 2 {
-					if err := r.Inspector.DeleteTask(tasks.QueueBlocks, bt.id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-						return t, fmt.Errorf("delete stale task %s: %w", bt.id, err)
-					}
-					if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
-						return t, err
-					}
-					delete(suspect, bt.id)
-					t.Requeued++
-				}
 			}
 		}
 	}
-	if t.Enqueued > 0 {
-		x.phases = append(x.phases, phaseTime{phase: phase, began: began, ended: time.Now()})
+	return nil
+}
+
+// deleteTask removes a finished block task so its id can be enqueued again.
+func (r *Runner) deleteTask(id string) error {
+	if err := r.Inspector.DeleteTask(tasks.QueueBlocks, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("delete stale task %s: %w", id, err)
 	}
-	return t, nil
+	return nil
 }
 
 // phaseTime is when the coordinator began waiting on a phase (a barrier:
@@ -190,28 +220,4 @@ func Republish(ctx context.Context, opt asynq.RedisConnOpt, t *asynq.Task, opts 
 	defer c.Close()
 	_, err := c.EnqueueContext(ctx, t, opts...)
 	return enqueued(t, err)
-}
-
-func (r *Runner) present(ctx context.Context, prefix string) (map[string]bool, error) {
-	keys, err := r.Store.List(ctx, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
-	}
-	m := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		m[k] = true
-	}
-	return m, nil
-}
-
-// exists reports whether key is in the store.
-func exists(ctx context.Context, st store.Store, key string) (bool, error) {
-	_, err := st.Stat(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", key, err)
-	}
-	return true, nil
 }

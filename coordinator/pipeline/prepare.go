@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"slices"
 	"sort"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/betterread/pipeline/shared/blocks"
 	"github.com/betterread/pipeline/shared/dataset"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -39,19 +37,58 @@ type ratingRow struct {
 
 // Prepare streams both input files, filters and indexes the ratings, splits
 // them into train and test, and writes the rating blocks, dictionaries and
-// book metadata to the block store. The layout key is written last: its
-// presence marks prepare as done.
-func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout, prepared, error) {
+// book metadata to the block store. The layout document is written last:
+// its presence marks prepare as done. Errors from the inputs wrap
+// ErrBadInput; errors from the store do not.
+func Prepare(ctx context.Context, rs *runstore.Run, plan tasks.Plan) (tasks.Layout, prepared, error) {
 	var out prepared
 	c := &out.Counts
 	c.RatingsDropped = map[string]int64{}
 	c.BooksDropped = map[string]int64{}
 	c.Repaired = map[string]int64{}
 
-	// 1. Ratings: intern ids, keep explicit ratings.
+	in, err := readRatings(ctx, plan.Ratings, &out)
+	if err != nil {
+		return tasks.Layout{}, out, err
+	}
+	rows := filterRatings(in.rows, len(in.users), len(in.books), plan.Prepare, c)
+	// Index users and books by (count desc, id asc), as Spark's
+	// StringIndexer does on the filtered data.
+	userIdx, users := index(rows, len(in.users), in.users, func(r ratingRow) int32 { return r.user })
+	bookIdx, books := index(rows, len(in.books), in.books, func(r ratingRow) int32 { return r.book })
+	c.Users, c.Books, c.Ratings = int64(len(users)), int64(len(books)), int64(len(rows))
+	train, test := split(rows, userIdx, bookIdx, in.users, in.books, plan.Prepare)
+	c.RatingsTrain, c.RatingsTest = int64(len(train)), int64(len(test))
+	l := tasks.Layout{Users: len(users), Items: len(books), BlockRows: plan.BlockRows}
+	if l.Users == 0 || l.Items == 0 {
+		return l, out, fmt.Errorf("no ratings left after filtering (%d read, dropped%s): the model needs users with ≥ %d and books with ≥ %d explicit ratings: %w",
+			c.RatingsRead, reasons(c.RatingsDropped), plan.Prepare.MinUserRatings, plan.Prepare.MinBookRatings, ErrBadInput)
+	}
+	cat, err := readCatalog(ctx, plan.Books, books, &out)
+	if err != nil {
+		return l, out, err
+	}
+	if err := writePrepared(ctx, rs, l, train, test, users, books, cat); err != nil {
+		return l, out, err
+	}
+	if err := rs.PutJSON(ctx, runstore.PrepareDoc, out); err != nil {
+		return l, out, err
+	}
+	return l, out, rs.PutJSON(ctx, runstore.LayoutDoc, l)
+}
+
+// ratingsIn are the explicit ratings of Ratings.csv with interned ids.
+type ratingsIn struct {
+	rows         []ratingRow
+	users, books []string // id → name
+}
+
+// readRatings streams Ratings.csv, interning ids and keeping the explicit
+// ratings; drops and issues go to out.
+func readRatings(ctx context.Context, url string, out *prepared) (ratingsIn, error) {
+	c := &out.Counts
+	var in ratingsIn
 	userID, bookID := map[string]int32{}, map[string]int32{}
-	var userNames, bookNames []string
-	var rows []ratingRow
 	intern := func(m map[string]int32, names *[]string, s string) int32 {
 		if id, ok := m[s]; ok {
 			return id
@@ -61,39 +98,45 @@ func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout
 		*names = append(*names, s)
 		return id
 	}
-	rc, _, err := store.OpenURL(ctx, plan.Ratings)
+	rc, _, err := store.OpenURL(ctx, url)
 	if err != nil {
-		return tasks.Layout{}, out, fmt.Errorf("open Ratings.csv: %w", err)
+		return in, fmt.Errorf("open Ratings.csv %s: %w: %w", url, err, ErrBadInput)
 	}
-	rrep, err := dataset.ReadRatings(ctx, rc, "Ratings.csv", func(r dataset.Rating) error {
+	defer rc.Close()
+	rep, err := dataset.ReadRatings(ctx, rc, "Ratings.csv", func(r dataset.Rating) error {
 		if r.Value == 0 {
 			c.RatingsDropped["implicit_zero"]++
 			return nil
 		}
-		rows = append(rows, ratingRow{intern(userID, &userNames, r.User), intern(bookID, &bookNames, r.ISBN), float32(r.Value)})
+		in.rows = append(in.rows, ratingRow{intern(userID, &in.users, r.User), intern(bookID, &in.books, r.ISBN), float32(r.Value)})
 		return nil
 	})
-	rc.Close()
 	if err != nil {
-		return tasks.Layout{}, out, fmt.Errorf("read Ratings.csv: %w", err)
+		if ctx.Err() != nil {
+			return in, ctx.Err()
+		}
+		return in, fmt.Errorf("read Ratings.csv %s: %w: %w", url, err, ErrBadInput)
 	}
-	c.RatingsRead = rrep.Rows
-	merge(c.RatingsDropped, rrep.Dropped)
-	merge(c.Repaired, rrep.Repaired)
-	for _, is := range rrep.Examples {
+	c.RatingsRead = rep.Rows
+	merge(c.RatingsDropped, rep.Dropped)
+	merge(c.Repaired, rep.Repaired)
+	for _, is := range rep.Examples {
 		out.Issues = appendIssue(out.Issues, is.Error())
 	}
+	return in, nil
+}
 
-	// 2. The seed's filter, one pass each: users with enough explicit
-	// ratings, then books with enough ratings from those users.
-	userCount := make([]int32, len(userNames))
+// filterRatings is the seed's filter, one pass each: users with enough
+// explicit ratings, then books with enough ratings from those users.
+func filterRatings(rows []ratingRow, nUsers, nBooks int, pp tasks.PrepareParams, c *Counts) []ratingRow {
+	userCount := make([]int32, nUsers)
 	for _, r := range rows {
 		userCount[r.user]++
 	}
-	bookCount := make([]int32, len(bookNames))
+	bookCount := make([]int32, nBooks)
 	kept := rows[:0]
 	for _, r := range rows {
-		if int(userCount[r.user]) < plan.Prepare.MinUserRatings {
+		if int(userCount[r.user]) < pp.MinUserRatings {
 			c.RatingsDropped["user_below_min_ratings"]++
 			continue
 		}
@@ -103,49 +146,45 @@ func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout
 	rows = kept
 	kept = rows[:0]
 	for _, r := range rows {
-		if int(bookCount[r.book]) < plan.Prepare.MinBookRatings {
+		if int(bookCount[r.book]) < pp.MinBookRatings {
 			c.RatingsDropped["book_below_min_ratings"]++
 			continue
 		}
 		kept = append(kept, r)
 	}
-	rows = kept
+	return kept
+}
 
-	// 3. Index users and books by (count desc, id asc), as Spark's
-	// StringIndexer does on the filtered data.
-	userIdx, users := index(rows, len(userNames), userNames, func(r ratingRow) int32 { return r.user })
-	bookIdx, books := index(rows, len(bookNames), bookNames, func(r ratingRow) int32 { return r.book })
-	c.Users, c.Books, c.Ratings = int64(len(users)), int64(len(books)), int64(len(rows))
-
-	// 4. Split reproducibly by a hash of (seed, user, isbn).
-	var train, test []ratingRow
+// split maps rows to model indices and holds out the test share by a hash
+// of (seed, user, isbn).
+func split(rows []ratingRow, userIdx, bookIdx []int32, userNames, bookNames []string, pp tasks.PrepareParams) (train, test []ratingRow) {
 	for _, r := range rows {
 		m := ratingRow{userIdx[r.user], bookIdx[r.book], r.value}
-		if splitTest(plan.Prepare.Seed, userNames[r.user], bookNames[r.book], plan.Prepare.TestFraction) {
+		if splitTest(pp.Seed, userNames[r.user], bookNames[r.book], pp.TestFraction) {
 			test = append(test, m)
 		} else {
 			train = append(train, m)
 		}
 	}
-	c.RatingsTrain, c.RatingsTest = int64(len(train)), int64(len(test))
-	l := tasks.Layout{Users: len(users), Items: len(books), BlockRows: plan.BlockRows}
-	if l.Users == 0 || l.Items == 0 {
-		return l, out, fmt.Errorf("no ratings left after filtering (%d read, dropped%s): the model needs users with ≥ %d and books with ≥ %d explicit ratings",
-			c.RatingsRead, reasons(c.RatingsDropped), plan.Prepare.MinUserRatings, plan.Prepare.MinBookRatings)
-	}
+	return train, test
+}
 
-	// 5. Books.csv: metadata for the books in the model.
+// readCatalog streams Books.csv and keeps the metadata of the model's
+// books (in model index order); drops and issues go to out.
+func readCatalog(ctx context.Context, url string, books []string, out *prepared) (blocks.Catalog, error) {
+	c := &out.Counts
 	meta := make([]dataset.Book, len(books))
 	has := make([]bool, len(books))
 	bookPos := make(map[string]int32, len(books))
 	for i, isbn := range books {
 		bookPos[isbn] = int32(i)
 	}
-	rc, _, err = store.OpenURL(ctx, plan.Books)
+	rc, _, err := store.OpenURL(ctx, url)
 	if err != nil {
-		return l, out, fmt.Errorf("open Books.csv: %w", err)
+		return blocks.Catalog{}, fmt.Errorf("open Books.csv %s: %w: %w", url, err, ErrBadInput)
 	}
-	brep, err := dataset.ReadBooks(ctx, rc, "Books.csv", func(b dataset.Book) error {
+	defer rc.Close()
+	rep, err := dataset.ReadBooks(ctx, rc, "Books.csv", func(b dataset.Book) error {
 		i, ok := bookPos[b.ISBN]
 		if !ok {
 			return nil
@@ -158,14 +197,16 @@ func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout
 		meta[i], has[i] = b, true
 		return nil
 	})
-	rc.Close()
 	if err != nil {
-		return l, out, fmt.Errorf("read Books.csv: %w", err)
+		if ctx.Err() != nil {
+			return blocks.Catalog{}, ctx.Err()
+		}
+		return blocks.Catalog{}, fmt.Errorf("read Books.csv %s: %w: %w", url, err, ErrBadInput)
 	}
-	c.BooksRead = brep.Rows
-	merge(c.BooksDropped, brep.Dropped)
-	merge(c.Repaired, brep.Repaired)
-	for _, is := range brep.Examples {
+	c.BooksRead = rep.Rows
+	merge(c.BooksDropped, rep.Dropped)
+	merge(c.Repaired, rep.Repaired)
+	for _, is := range rep.Examples {
 		out.Issues = appendIssue(out.Issues, is.Error())
 	}
 	var cat blocks.Catalog
@@ -184,13 +225,16 @@ func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout
 		cat.ImageSmall = append(cat.ImageSmall, b.ImageSmall)
 		cat.ImageMedium = append(cat.ImageMedium, b.ImageMedium)
 	}
+	return cat, nil
+}
 
-	// 6. Write blocks, dictionaries and metadata, then the layout.
-	keys := store.RunKeys(plan.Run)
+// writePrepared writes the rating blocks (training CSR by user and by
+// item, test CSR by user), the id dictionaries and the book metadata.
+func writePrepared(ctx context.Context, rs *runstore.Run, l tasks.Layout, train, test []ratingRow, users, books []string, cat blocks.Catalog) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	writeCSR := func(side string, n int, rs []ratingRow, byUser bool, key func(b int) string) {
-		ptr, col, val := csr(rs, n, byUser)
+	writeCSR := func(side string, n int, rows []ratingRow, byUser bool) {
+		ptr, col, val := csr(rows, n, byUser)
 		for b := range l.Blocks(n) {
 			start, end := l.Range(b, n)
 			lo, hi := ptr[start], ptr[end]
@@ -199,31 +243,16 @@ func Prepare(ctx context.Context, st store.Store, plan tasks.Plan) (tasks.Layout
 				rowPtr[i] = ptr[start+i] - lo
 			}
 			blk := blocks.Ratings{Start: start, RowPtr: rowPtr, Col: col[lo:hi], Val: val[lo:hi]}
-			k := key(b)
-			g.Go(func() error {
-				return put(gctx, st, k, func(w io.Writer) error { return blocks.EncodeRatings(w, blk) })
-			})
+			g.Go(func() error { return rs.PutRatings(gctx, side, b, blk) })
 		}
 	}
-	writeCSR("users", l.Users, train, true, func(b int) string { return keys.Ratings("users", b) })
-	writeCSR("items", l.Items, train, false, func(b int) string { return keys.Ratings("items", b) })
-	writeCSR("test", l.Users, test, true, keys.Test)
-	g.Go(func() error {
-		return put(gctx, st, keys.Users(), func(w io.Writer) error { return blocks.EncodeStrings(w, "users", users) })
-	})
-	g.Go(func() error {
-		return put(gctx, st, keys.Books(), func(w io.Writer) error { return blocks.EncodeStrings(w, "books", books) })
-	})
-	g.Go(func() error {
-		return put(gctx, st, keys.Metadata(), func(w io.Writer) error { return blocks.EncodeCatalog(w, cat) })
-	})
-	if err := g.Wait(); err != nil {
-		return l, out, err
-	}
-	if err := putJSON(ctx, st, keys.PrepareReport(), out); err != nil {
-		return l, out, err
-	}
-	return l, out, putJSON(ctx, st, keys.Layout(), l)
+	writeCSR("users", l.Users, train, true)
+	writeCSR("items", l.Items, train, false)
+	writeCSR("test", l.Users, test, true)
+	g.Go(func() error { return rs.PutStrings(gctx, "users", users) })
+	g.Go(func() error { return rs.PutStrings(gctx, "books", books) })
+	g.Go(func() error { return rs.PutMetadata(gctx, cat) })
+	return g.Wait()
 }
 
 // index orders the ids that occur in rows by (count desc, name asc) and
@@ -336,35 +365,4 @@ func appendIssue(issues []string, s string) []string {
 		return issues
 	}
 	return append(issues, strings.ToValidUTF8(s, "?"))
-}
-
-func put(ctx context.Context, st store.Store, key string, enc func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := enc(&buf); err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if err := st.Put(ctx, key, &buf); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
-}
-
-func putJSON(ctx context.Context, st store.Store, key string, v any) error {
-	return put(ctx, st, key, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	})
-}
-
-func getJSON(ctx context.Context, st store.Store, key string, v any) error {
-	rc, err := st.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(v); err != nil {
-		return fmt.Errorf("decode %s: %w", key, err)
-	}
-	return nil
 }

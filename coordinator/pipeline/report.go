@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/betterread/pipeline/shared/dynamo"
+	"github.com/betterread/pipeline/shared/runstate"
 )
 
 // Report is the run report: written to the block store at every stage
@@ -46,6 +47,10 @@ type Report struct {
 	Sample           *Sample                     `json:"sample,omitempty"`
 	Issues           []string                    `json:"issues,omitempty"` // first bad input rows, with file and line
 	Params           map[string]string           `json:"params,omitempty"`
+	// Attempt is this attempt's number and trigger; Attempts lists every
+	// attempt of the run so far, this one last.
+	Attempt  *runstate.Attempt  `json:"attempt,omitempty"`
+	Attempts []runstate.Attempt `json:"attempts,omitempty"`
 }
 
 // Coordination is where the run's time went, from the coordinator's view
@@ -118,6 +123,9 @@ type Tasks struct {
 	Run      int64 `json:"run"`      // task deliveries started on workers
 	Retried  int64 `json:"retried"`  // deliveries that were retries
 	Requeued int64 `json:"requeued"` // tasks re-enqueued after Redis lost them
+	// Recomputed counts blocks of this stage found corrupt (checksum or
+	// shape) by a reader and computed again.
+	Recomputed int64 `json:"recomputed,omitempty"`
 }
 
 // Sample shows the nearest books of the most-rated catalogue book.
@@ -180,7 +188,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		p("tasks:")
 		for _, s := range []string{"train", "similarity", "load"} {
 			if t, ok := r.Tasks[s]; ok {
-				p(" %s %d blocks, %d run, %d retried, %d resumed;", s, t.Blocks, t.Run, t.Retried, t.Resumed)
+				p(" %s %d blocks, %d run, %d retried, %d resumed, %d recomputed;", s, t.Blocks, t.Run, t.Retried, t.Resumed, t.Recomputed)
 			}
 		}
 		p("\n")

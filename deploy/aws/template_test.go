@@ -14,7 +14,7 @@ import (
 
 	"github.com/betterread/pipeline/coordinator/hook"
 	"github.com/betterread/pipeline/shared/dynamo"
-	"github.com/betterread/pipeline/shared/store"
+	"github.com/betterread/pipeline/shared/runstore"
 )
 
 // The template is checked as CloudFormation would read it, with no AWS
@@ -410,7 +410,7 @@ func (c *checker) checkBuckets() {
 		}
 	}
 	if bl := c.resource("BlocksBucket", "AWS::S3::Bucket"); bl != nil {
-		runs := strings.SplitAfter(store.RunKeys("r").Prefix(), "/")[0] // "runs/"
+		runs := runstore.RunsPrefix
 		want := sub("${BlocksPrefix}/" + runs)
 		found := false
 		for _, r := range items(asMap(bl["LifecycleConfiguration"])["Rules"]) {

@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/shared/dynamo"
-	"github.com/betterread/pipeline/shared/handlers"
+	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -94,7 +94,7 @@ func (c *Config) OpenStore(ctx context.Context) (store.Store, error) {
 // limiter shared by all the process's load tasks; a run-wide write rate is
 // counted in Redis through redis (nil: no run-wide limit is possible, and
 // a plan that asks for one fails to open).
-func (c *Config) Targets(redis redis.UniversalClient) func(ctx context.Context, run string, spec tasks.TargetSpec) (dynamo.Target, error) {
+func (c *Config) Targets(redis redis.UniversalClient) dynamo.Opener {
 	o := &targetOpener{conn: c, redis: redis, clients: map[[2]string]*dynamodb.Client{}, limiters: map[string]*rate.Limiter{}}
 	return o.open
 }
@@ -143,7 +143,7 @@ func (o *targetOpener) open(ctx context.Context, run string, spec tasks.TargetSp
 		if o.redis == nil {
 			return nil, fmt.Errorf("run %s asks for a run-wide write rate, which needs Redis", run)
 		}
-		opts.Limiters = append(opts.Limiters, handlers.NewRunRateLimiter(o.redis, run, spec.RunWriteRate))
+		opts.Limiters = append(opts.Limiters, runstate.NewRunRateLimiter(o.redis, run, spec.RunWriteRate))
 	}
 	return dynamo.NewDynamoTarget(client, tables, opts), nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/betterread/pipeline/shared/tasks"
 )
 
 // Target is where a run's two tables go: DynamoDB (DynamoTarget) or local
@@ -144,3 +146,7 @@ func (s *Summary) update() {
 	}
 	s.Message = fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(s.Checks), strings.Join(failed, "; "))
 }
+
+// Opener returns the output target a plan names. Endpoints and
+// credentials come from the process's configuration, not the plan.
+type Opener func(ctx context.Context, run string, spec tasks.TargetSpec) (Target, error)

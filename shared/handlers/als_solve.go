@@ -3,13 +3,12 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/betterread/pipeline/shared/als"
 	"github.com/betterread/pipeline/shared/blocks"
-	"github.com/betterread/pipeline/shared/store"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -41,7 +40,7 @@ func (h ALSSolve) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start, end := l.Range(p.Block, n)
 	ctx = withPhase(ctx, p.Phase())
 
-	rows, err := h.ratings(ctx, p.Run, p.Side, p.Block)
+	rows, err := h.ratings(ctx, plan, p.Side, p.Block)
 	if err != nil {
 		return err
 	}
@@ -67,8 +66,5 @@ func (h ALSSolve) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("solve %s block %d of iteration %d of run %s: %w", p.Side, p.Block, p.Iteration, p.Run, err)
 	}
-	key := store.RunKeys(p.Run).Factors(p.Iteration, p.Side, p.Block)
-	return h.put(ctx, key, func(w io.Writer) error {
-		return blocks.EncodeFactors(w, blocks.Factors{Start: start, K: k, Data: out})
-	})
+	return runstore.Open(h.Store, p.Run).PutFactors(ctx, p.Iteration, p.Side, p.Block, blocks.Factors{Start: start, K: k, Data: out})
 }

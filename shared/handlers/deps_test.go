@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/betterread/pipeline/shared/als"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/similarity"
 	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
@@ -54,7 +55,7 @@ func TestPlanOfGeneration(t *testing.T) {
 			Target:     tasks.TargetSpec{Kind: "files", Dir: "/tmp/out", BooksTable: "Books", SimilaritiesTable: "BookSimilarities"},
 		}
 		data, _ := json.Marshal(p)
-		if err := st.Put(t.Context(), store.RunKeys("r-gen").Plan(), bytes.NewReader(data)); err != nil {
+		if err := st.Put(t.Context(), runstore.RunKeys("r-gen").Plan(), bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,17 +1,14 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/betterread/pipeline/shared/blocks"
 	"github.com/betterread/pipeline/shared/dynamo"
-	"github.com/betterread/pipeline/shared/store"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -19,30 +16,15 @@ import (
 // catalogue to the run's target and records what it wrote.
 type LoadWrite struct{ *Deps }
 
-// LoadResult is what one load task wrote; the coordinator sums them to
-// check the counts it reads back.
-type LoadResult struct {
-	Block        int               `json:"block"`
-	Books        int64             `json:"books"`
-	Similarities int64             `json:"similarities"`
-	Stats        dynamo.WriteStats `json:"stats"`
-}
-
-func (d *Deps) catalog(ctx context.Context, run string) (blocks.Catalog, error) {
-	key := store.RunKeys(run).Catalog()
-	v, err := d.Cache.Get(ctx, key, func(ctx context.Context) (any, int64, error) {
-		data, err := d.read(ctx, run, key)
-		if err != nil {
-			return nil, 0, missingInput(err, "catalogue of run "+run)
-		}
-		c, err := blocks.DecodeCatalog(bytes.NewReader(data))
-		if err != nil {
-			return nil, 0, fmt.Errorf("decode catalogue of run %s: %w", run, err)
-		}
-		return c, int64(len(data)) * 2, nil
+func (d *Deps) catalog(ctx context.Context, plan tasks.Plan) (blocks.Catalog, error) {
+	run := plan.Run
+	v, err := d.Cache.Get(ctx, runstore.RunKeys(run).Catalog(), func(ctx context.Context) (any, int64, error) {
+		c, n, err := runstore.Open(d.Store, run).Catalog(ctx)
+		d.fetched(ctx, run, n)
+		return c, n * 2, err
 	})
 	if err != nil {
-		return blocks.Catalog{}, err
+		return blocks.Catalog{}, d.redo(ctx, plan, err)
 	}
 	return v.(blocks.Catalog), nil
 }
@@ -65,18 +47,15 @@ func (h LoadWrite) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if p.Block >= l.Blocks(l.Catalog) {
 		return fmt.Errorf("load block %d of run %s beyond the catalogue's %d: %w", p.Block, p.Run, l.Blocks(l.Catalog), asynq.SkipRetry)
 	}
-	cat, err := h.catalog(ctx, p.Run)
+	cat, err := h.catalog(ctx, plan)
 	if err != nil {
 		return err
 	}
-	keys := store.RunKeys(p.Run)
-	data, err := h.read(ctx, p.Run, keys.TopK(p.Block))
+	rs := runstore.Open(h.Store, p.Run)
+	tk, n, err := rs.TopK(ctx, p.Block)
+	h.fetched(ctx, p.Run, n)
 	if err != nil {
-		return missingInput(err, fmt.Sprintf("similarity block %d of run %s", p.Block, p.Run))
-	}
-	tk, err := DecodeTopK(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("decode similarity block %d of run %s: %w", p.Block, p.Run, err)
+		return h.redo(ctx, plan, err)
 	}
 	books, sims, err := Items(cat, tk)
 	if err != nil {
@@ -95,8 +74,7 @@ func (h LoadWrite) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	h.count(ctx, p.Run, "items_written", stats.Items)
 	h.count(ctx, p.Run, "write_retries", stats.UnprocessedRetries+stats.Throttles)
-	res := LoadResult{Block: p.Block, Books: int64(len(books)), Similarities: int64(len(sims)), Stats: stats}
-	return h.put(ctx, keys.Load(p.Block), func(w io.Writer) error { return json.NewEncoder(w).Encode(res) })
+	return rs.PutLoadResult(ctx, runstore.LoadResult{Block: p.Block, Books: int64(len(books)), Similarities: int64(len(sims)), Stats: stats})
 }
 
 // Items turns one top-k block into table rows: a Books row per catalogue

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -107,81 +106,4 @@ func (d *Deps) timed(next asynq.Handler) asynq.Handler {
 		}
 		return err
 	})
-}
-
-// RedisCounter keeps per-run counters in one Redis hash per run.
-type RedisCounter struct {
-	Client redis.UniversalClient
-	Logger *slog.Logger
-}
-
-// CounterKey is the Redis hash holding run's counters.
-func CounterKey(run string) string { return "betterread:run:" + run + ":counters" }
-
-// Add implements Counter. Counters are for the report; a failure to count
-// is logged, never fails a task.
-func (c RedisCounter) Add(ctx context.Context, run, name string, n int64) {
-	if err := c.Client.HIncrBy(ctx, CounterKey(run), name, n).Err(); err != nil && c.Logger != nil {
-		c.Logger.Warn("count_failed", "run_id", run, "counter", name, "err", err)
-	}
-}
-
-// SpanKeys are the Redis sorted sets of run's phase spans: member phase,
-// score the first task start and the last task end (Unix ms).
-func SpanKeys(run string) (first, last string) {
-	return "betterread:run:" + run + ":phase-first", "betterread:run:" + run + ":phase-last"
-}
-
-// Span implements Counter: it keeps the earliest start and the latest end
-// of phase's tasks.
-func (c RedisCounter) Span(ctx context.Context, run, phase string, start, end time.Time) {
-	first, last := SpanKeys(run)
-	pipe := c.Client.Pipeline()
-	pipe.ZAddLT(ctx, first, redis.Z{Score: float64(start.UnixMilli()), Member: phase})
-	pipe.ZAddGT(ctx, last, redis.Z{Score: float64(end.UnixMilli()), Member: phase})
-	pipe.Expire(ctx, first, 7*24*time.Hour)
-	pipe.Expire(ctx, last, 7*24*time.Hour)
-	if _, err := pipe.Exec(ctx); err != nil && c.Logger != nil {
-		c.Logger.Warn("span_failed", "run_id", run, "phase", phase, "err", err)
-	}
-}
-
-// Spans reads run's phase spans: phase → [first start, last end].
-func Spans(ctx context.Context, client redis.UniversalClient, run string) (map[string][2]time.Time, error) {
-	firstKey, lastKey := SpanKeys(run)
-	first, err := client.ZRangeWithScores(ctx, firstKey, 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read phase spans of run %s: %w", run, err)
-	}
-	last, err := client.ZRangeWithScores(ctx, lastKey, 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read phase spans of run %s: %w", run, err)
-	}
-	out := map[string][2]time.Time{}
-	for _, z := range first {
-		s := out[z.Member.(string)]
-		s[0] = time.UnixMilli(int64(z.Score))
-		out[z.Member.(string)] = s
-	}
-	for _, z := range last {
-		s := out[z.Member.(string)]
-		s[1] = time.UnixMilli(int64(z.Score))
-		out[z.Member.(string)] = s
-	}
-	return out, nil
-}
-
-// Counters reads run's counters.
-func Counters(ctx context.Context, client redis.UniversalClient, run string) (map[string]int64, error) {
-	m, err := client.HGetAll(ctx, CounterKey(run)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read counters of run %s: %w", run, err)
-	}
-	out := make(map[string]int64, len(m))
-	for k, v := range m {
-		var n int64
-		fmt.Sscan(v, &n)
-		out[k] = n
-	}
-	return out, nil
 }

@@ -1,16 +1,14 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/betterread/pipeline/shared/blocks"
+	"github.com/betterread/pipeline/shared/runstore"
 	"github.com/betterread/pipeline/shared/similarity"
-	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -25,16 +23,13 @@ type catalogFactors struct {
 	k    int
 }
 
-func (d *Deps) catalogFactors(ctx context.Context, run string) (catalogFactors, error) {
-	key := store.RunKeys(run).CatalogFactors()
-	v, err := d.Cache.Get(ctx, key, func(ctx context.Context) (any, int64, error) {
-		data, err := d.read(ctx, run, key)
+func (d *Deps) catalogFactors(ctx context.Context, plan tasks.Plan) (catalogFactors, error) {
+	run := plan.Run
+	v, err := d.Cache.Get(ctx, runstore.RunKeys(run).CatalogFactors(), func(ctx context.Context) (any, int64, error) {
+		f, n, err := runstore.Open(d.Store, run).CatalogFactors(ctx)
+		d.fetched(ctx, run, n)
 		if err != nil {
-			return nil, 0, missingInput(err, "catalogue factors of run "+run)
-		}
-		f, err := decodeFactors(bytes.NewReader(data))
-		if err != nil {
-			return nil, 0, fmt.Errorf("decode catalogue factors of run %s: %w", run, err)
+			return nil, 0, err
 		}
 		// The coordinator stores them normalised; normalising again is a
 		// no-op for unit rows and marks any zero row to skip.
@@ -42,7 +37,7 @@ func (d *Deps) catalogFactors(ctx context.Context, run string) (catalogFactors, 
 		return catalogFactors{data: f.Data, skip: skip, k: f.K}, int64(len(f.Data)*4 + len(skip)), nil
 	})
 	if err != nil {
-		return catalogFactors{}, err
+		return catalogFactors{}, d.redo(ctx, plan, err)
 	}
 	return v.(catalogFactors), nil
 }
@@ -65,7 +60,7 @@ func (h SimTopK) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if p.Block >= l.Blocks(l.Catalog) {
 		return fmt.Errorf("similarity block %d of run %s beyond the catalogue's %d: %w", p.Block, p.Run, l.Blocks(l.Catalog), asynq.SkipRetry)
 	}
-	cf, err := h.catalogFactors(ctx, p.Run)
+	cf, err := h.catalogFactors(ctx, plan)
 	if err != nil {
 		return err
 	}
@@ -86,5 +81,5 @@ func (h SimTopK) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	for i, nb := range out {
 		tk.Index[i], tk.Score[i] = nb.Index, nb.Score
 	}
-	return h.put(ctx, store.RunKeys(p.Run).TopK(p.Block), func(w io.Writer) error { return blocks.EncodeTopK(w, tk) })
+	return runstore.Open(h.Store, p.Run).PutTopK(ctx, p.Block, tk)
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -12,19 +13,32 @@ import (
 // coordinator's run is delivered again to the next one.
 const TypePipelineRun = "pipeline:run"
 
-// PipelineRun names the run; its plan is at store.Keys(run).Plan().
+// PipelineRun names the run; its plan is in the block store (runstore.PlanDoc).
 type PipelineRun struct {
 	Run string `json:"run"`
+	// Trigger is what started the run: TriggerCLI or TriggerUpload.
+	Trigger string `json:"trigger,omitempty"`
 }
 
-func (p PipelineRun) validate() error { return CheckRun(p.Run) }
+// Triggers of a run, recorded in its attempts.
+const (
+	TriggerCLI    = "cli"
+	TriggerUpload = "upload"
+)
+
+func (p PipelineRun) validate() error {
+	if p.Trigger != "" && p.Trigger != TriggerCLI && p.Trigger != TriggerUpload {
+		return fmt.Errorf("run %s: unknown trigger %q", p.Run, p.Trigger)
+	}
+	return CheckRun(p.Run)
+}
 
 // PipelineRunTimeout bounds one delivery of a run.
 const PipelineRunTimeout = 12 * time.Hour
 
-// NewPipelineRun builds the task for run.
-func NewPipelineRun(run string) (*asynq.Task, error) {
-	p := PipelineRun{Run: run}
+// NewPipelineRun builds the task for run, started by trigger.
+func NewPipelineRun(run, trigger string) (*asynq.Task, error) {
+	p := PipelineRun{Run: run, Trigger: trigger}
 	if err := p.validate(); err != nil {
 		return nil, err
 	}

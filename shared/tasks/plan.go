@@ -10,9 +10,10 @@ import (
 	"github.com/betterread/pipeline/shared/similarity"
 )
 
-// PlanVersion is bumped when Plan changes shape; workers reject plans they
+// PlanVersion is bumped when Plan or the stored blocks change shape (2:
+// blocks carry a checksum trailer); workers reject plans they
 // do not understand.
-const PlanVersion = 1
+const PlanVersion = 2
 
 // Plan is everything a run needs to be carried out by any coordinator and
 // worker: inputs, algorithm parameters, block layout and output target. It

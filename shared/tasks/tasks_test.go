@@ -11,7 +11,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	t.Run("pipeline:run", func(t *testing.T) {
-		task, err := NewPipelineRun("r-abc")
+		task, err := NewPipelineRun("r-abc", TriggerCLI)
 		if err != nil {
 			t.Fatal(err)
 		}

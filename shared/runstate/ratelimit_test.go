@@ -1,4 +1,4 @@
-package handlers
+package runstate
 
 import (
 	"context"

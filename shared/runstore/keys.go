@@ -1,8 +1,9 @@
-package store
+package runstore
 
 import "fmt"
 
-// Keys is the key layout of one run. Every key is derived from (run, stage,
+// Keys is the key layout of one run, the only place it is written down.
+// Arrow blocks (.arrow) carry a checksum trailer (blocks.Seal). Every key is derived from (run, stage,
 // side, iteration, block), so a task that runs twice writes the same key.
 //
 //	runs/<run>/plan.json
@@ -13,12 +14,15 @@ import "fmt"
 //	runs/<run>/similarity/{catalog.arrow,factors.arrow,layout.json}
 //	runs/<run>/similarity/topk/<block>.arrow
 //	runs/<run>/load/<block>.json                      what a load task wrote
-//	runs/<run>/committed.json                         the load was committed to the target
+//	runs/<run>/load/committed.json                    the load was committed to the target
 //	runs/<run>/report.json
 type Keys string
 
 // RunKeys returns the layout for run.
-func RunKeys(run string) Keys { return Keys("runs/" + run + "/") }
+func RunKeys(run string) Keys { return Keys(RunsPrefix + run + "/") }
+
+// RunsPrefix starts every run's keys.
+const RunsPrefix = "runs/"
 
 // Prefix is the prefix of every key of the run.
 func (k Keys) Prefix() string { return string(k) }

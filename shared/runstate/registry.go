@@ -1,4 +1,4 @@
-package pipeline
+package runstate
 
 import (
 	"context"
@@ -10,9 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RunsKey is the Redis sorted set of runs, scored by when they were
-// started (Unix ms): what `GET /runs` and `coordinator status` list.
-const RunsKey = "betterread:runs"
+// The runs registry (runsKey) is a sorted set scored by when each run was
+// first started (Unix ms): what `GET /runs` and `coordinator status` list.
 
 // maxRuns is how many runs the set keeps.
 const maxRuns = 1000
@@ -21,8 +20,8 @@ const maxRuns = 1000
 // first time).
 func RegisterRun(ctx context.Context, rc redis.UniversalClient, run string, at time.Time) error {
 	pipe := rc.TxPipeline()
-	pipe.ZAddNX(ctx, RunsKey, redis.Z{Score: float64(at.UnixMilli()), Member: run})
-	pipe.ZRemRangeByRank(ctx, RunsKey, 0, -maxRuns-1)
+	pipe.ZAddNX(ctx, runsKey, redis.Z{Score: float64(at.UnixMilli()), Member: run})
+	pipe.ZRemRangeByRank(ctx, runsKey, 0, -maxRuns-1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("register run %s: %w", run, err)
 	}
@@ -31,7 +30,7 @@ func RegisterRun(ctx context.Context, rc redis.UniversalClient, run string, at t
 
 // RunRegistered reports whether run was started before.
 func RunRegistered(ctx context.Context, rc redis.UniversalClient, run string) (bool, error) {
-	_, err := rc.ZScore(ctx, RunsKey, run).Result()
+	_, err := rc.ZScore(ctx, runsKey, run).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
@@ -40,7 +39,7 @@ func RunRegistered(ctx context.Context, rc redis.UniversalClient, run string) (b
 
 // RecentRuns returns up to n run ids, newest first, with their start times.
 func RecentRuns(ctx context.Context, rc redis.UniversalClient, n int) ([]string, []time.Time, error) {
-	zs, err := rc.ZRevRangeWithScores(ctx, RunsKey, 0, int64(n-1)).Result()
+	zs, err := rc.ZRevRangeWithScores(ctx, runsKey, 0, int64(n-1)).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -65,16 +64,13 @@ type WatchState struct {
 	Updated time.Time `json:"updated"`
 }
 
-// WatchesKey is the Redis hash of watch states, by watch.
-const WatchesKey = "betterread:watches"
-
 // SetWatch records a watch's state.
 func SetWatch(ctx context.Context, rc redis.UniversalClient, w WatchState) error {
 	data, err := json.Marshal(w)
 	if err != nil {
 		return err
 	}
-	if err := rc.HSet(ctx, WatchesKey, w.Watch, data).Err(); err != nil {
+	if err := rc.HSet(ctx, watchesKey, w.Watch, data).Err(); err != nil {
 		return fmt.Errorf("record state of %s: %w", w.Watch, err)
 	}
 	return nil
@@ -82,7 +78,7 @@ func SetWatch(ctx context.Context, rc redis.UniversalClient, w WatchState) error
 
 // Watches returns every watch's last state.
 func Watches(ctx context.Context, rc redis.UniversalClient) ([]WatchState, error) {
-	m, err := rc.HGetAll(ctx, WatchesKey).Result()
+	m, err := rc.HGetAll(ctx, watchesKey).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read watch states: %w", err)
 	}

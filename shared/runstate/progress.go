@@ -1,8 +1,9 @@
-package pipeline
+package runstate
 
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,24 +42,34 @@ func (f ObserverFunc) Observe(ctx context.Context, p Progress) { f(ctx, p) }
 // work.
 type RedisProgress struct{ Client redis.UniversalClient }
 
-// ProgressKey is the Redis key of run's latest progress.
-func ProgressKey(run string) string { return "betterread:run:" + run + ":progress" }
-
 // Observe implements Observer. Progress is advisory: errors are ignored.
 func (r RedisProgress) Observe(ctx context.Context, p Progress) {
 	data, err := json.Marshal(p)
 	if err != nil {
 		return
 	}
-	r.Client.Set(ctx, ProgressKey(p.Run), data, 7*24*time.Hour)
+	r.Client.Set(ctx, progressKey(p.Run), data, 7*24*time.Hour)
 }
 
 // ReadProgress returns run's latest progress, or false if there is none.
 func ReadProgress(ctx context.Context, c redis.UniversalClient, run string) (Progress, bool) {
 	var p Progress
-	data, err := c.Get(ctx, ProgressKey(run)).Bytes()
+	data, err := c.Get(ctx, progressKey(run)).Bytes()
 	if err != nil || json.Unmarshal(data, &p) != nil {
 		return p, false
 	}
 	return p, true
+}
+
+// ProgressRuns lists the runs that have published progress (SCAN: for
+// tools and tests, not for hot paths).
+func ProgressRuns(ctx context.Context, c redis.UniversalClient) ([]string, error) {
+	var runs []string
+	iter := c.Scan(ctx, 0, progressKey("*"), 100).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		run := strings.TrimSuffix(strings.TrimPrefix(k, prefix+"run:"), ":progress")
+		runs = append(runs, run)
+	}
+	return runs, iter.Err()
 }

@@ -1,4 +1,4 @@
-package handlers
+package runstate
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type RunRateLimiter struct {
 }
 
 // RunRateKey is the Redis key prefix of run's write windows.
-func RunRateKey(run string) string { return "betterread:run:" + run + ":write-window" }
+func RunRateKey(run string) string { return writeWindowKey(run) }
 
 // NewRunRateLimiter returns the limiter of run's writes.
 func NewRunRateLimiter(client redis.UniversalClient, run string, rate float64) *RunRateLimiter {
