@@ -81,8 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return fmt.Errorf("connect to redis at %s: %w", c.Conn.Redis, err)
 	}
 	fetched := new(atomic.Int64)
+	client := asynq.NewClient(c.Conn.RedisOpt())
+	defer client.Close()
 	deps := &handlers.Deps{
-		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc),
+		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc), Enqueuer: client,
 		Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
 		Logger: logger, Fetched: fetched, Name: handlers.ProcessName(),
 	}

@@ -52,8 +52,17 @@ func (x *run) prepare(ctx context.Context) (bool, error) {
 // post-train step finds corrupt is removed and the half-iterations are
 // awaited again, which recomputes just that block.
 func (x *run) train(ctx context.Context) (bool, error) {
+	var first Tasks
 	for try := 0; ; try++ {
 		resumed, err := x.halfIterations(ctx)
+		if try == 0 {
+			first = x.rep.Tasks["train"]
+		} else { // a second pass over the same blocks: count only what it enqueued
+			again := x.rep.Tasks["train"]
+			first.Enqueued += again.Enqueued
+			first.Requeued += again.Requeued
+			x.rep.Tasks["train"] = first
+		}
 		if err != nil {
 			return false, err
 		}
@@ -277,6 +286,9 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		tk, err := x.await(ctx, tasks.PhaseSimilarity, x.keys.TopKPrefix(), bts, func(done, total int) {
 			x.observe(ctx, "top-k blocks", done, total, stepStart)
 		})
+		if try > 0 { // a second pass over the same blocks: count only what it enqueued
+			tk.Blocks, tk.Resumed = 0, 0
+		}
 		x.rep.Tasks["similarity"] = addTasks(x.rep.Tasks["similarity"], tk)
 		if err != nil {
 			return false, err

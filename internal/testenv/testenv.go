@@ -80,7 +80,14 @@ func (p *Process) Output() string { return p.out.String() }
 // start.
 func Start(t testing.TB, name, howTo string, env []string, bin string, args ...string) *Process {
 	t.Helper()
+	return StartIn(t, "", name, howTo, env, bin, args...)
+}
+
+// StartIn is Start with dir as the process's working directory.
+func StartIn(t testing.TB, dir, name, howTo string, env []string, bin string, args ...string) *Process {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
@@ -121,6 +128,17 @@ func (p *Process) Kill() {
 		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitCode is the process's exit code once it has ended (-1 before).
+func (p *Process) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	return p.Cmd.ProcessState.ExitCode()
 }
 
 // Exited reports whether the process has ended.

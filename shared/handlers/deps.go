@@ -205,7 +205,7 @@ func (d *Deps) redo(ctx context.Context, plan tasks.Plan, err error) error {
 	}
 	d.count(ctx, plan.Run, runstate.CorruptPrefix+ce.Block.Kind, 1)
 	if d.Enqueuer == nil {
-		return fmt.Errorf("%w; removed it, the coordinator's barrier will have it recomputed", err)
+		return fmt.Errorf("%w; removed it, but this worker has no client to enqueue its producer: %w", err, asynq.SkipRetry)
 	}
 	redoID := fmt.Sprintf("%s:redo:%d", id, time.Now().Unix()/int64(redoWindow/time.Second))
 	_, qerr := d.Enqueuer.EnqueueContext(ctx, t, asynq.TaskID(redoID), asynq.MaxRetry(plan.TaskRetries()))
