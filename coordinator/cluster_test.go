@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/internal/testenv"
@@ -73,10 +74,18 @@ func (e *buildError) Error() string {
 	return "go build ./" + e.pkg + ": " + e.err.Error() + "\n" + e.out
 }
 
+// TestMain removes the built binaries and fails the tests if any
+// goroutine outlives them.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -113,11 +113,14 @@ func TestRelativePathsWithServe(t *testing.T) {
 func TestRerunAfterStoreEmptied(t *testing.T) {
 	args, ref := referenceRun(t, 3)
 	c := newCluster(t)
+	c.store = t.TempDir() // a directory store, emptied by the test
 	c.startWorker("worker-a")
 	out := t.TempDir()
 	job := append(slices.Clone(args), "--out", out, "--block-rows", "64")
 	wait(t, c.startRun("run-1", job...), 3*time.Minute)
-	c.store += "-emptied"
+	if err := os.RemoveAll(filepath.Join(c.store, "runs")); err != nil {
+		t.Fatal(err)
+	}
 	wait(t, c.startRun("run-2", job...), 3*time.Minute)
 	sameTables(t, ref, out)
 	rep := readReport(t, out)
