@@ -20,7 +20,7 @@ type Book struct {
 	ImageSmall  string
 	ImageMedium string
 	ImageLarge  string
-	Line        int // line in the file, the header being line 1
+	Line        int // line the row starts on, the header being line 1
 }
 
 // ReadBooks streams the rows of a Books.csv (either dialect) to fn and
@@ -56,79 +56,110 @@ type span struct{ lo, hi int }
 // book turns the current record into a Book, counting its repairs, or
 // counts why it is dropped. The strings of one Book share one allocation.
 func (s *scanner) book(maxYear int) (Book, bool) {
-	var f [8]span
-	n := len(s.ends)
-	shifted := isShifted(s, n)
+	var f [8]span // by column (index in Kind.Columns); an absent one is empty
+	shifted := s.isShifted()
 	switch {
 	case shifted:
 		// ISBN, Title";Author, Year, Publisher, S, M, L[, ""]: the dump's
 		// \"; merged title and author and pulled the rest one to the left.
-		f[0] = s.span(0)
-		f[1], f[2] = s.splitMerged(s.span(1))
-		for i := 3; i < 8; i++ {
-			f[i] = s.span(i - 1)
+		t, a := s.pos[bookTitle], s.pos[bookAuthor]
+		for c, p := range s.pos {
+			switch {
+			case p >= 0 && p < t:
+				f[c] = s.span(p)
+			case p > a:
+				f[c] = s.span(p - 1)
+			}
 		}
-	case n == 8:
-		for i := range f {
-			f[i] = s.span(i)
+		f[bookTitle], f[bookAuthor] = s.splitMerged(s.span(t))
+	case len(s.ends) == len(s.cols):
+		for c, p := range s.pos {
+			if p >= 0 {
+				f[c] = s.span(p)
+			}
 		}
 	default:
 		s.drop(ReasonWrongFieldCount, "", s.fieldCountDetail())
 		return Book{}, false
 	}
-	raw := func(sp span) []byte { return s.data[sp.lo:sp.hi] }
-	if len(bytes.TrimSpace(raw(f[0]))) == 0 {
-		s.drop(ReasonEmptyISBN, colISBN, quote(raw(f[0])))
+	raw := func(c int) []byte { return s.data[f[c].lo:f[c].hi] }
+	isbn := bytes.TrimSpace(raw(bookISBN))
+	if len(isbn) == 0 {
+		s.drop(ReasonEmptyISBN, colISBN, quote(raw(bookISBN)))
 		return Book{}, false
 	}
-	year, why := parseYear(bytes.TrimSpace(raw(f[3])), maxYear)
+	if hasControl(isbn) {
+		s.drop(ReasonControlCharacter, colISBN, quote(isbn))
+		return Book{}, false
+	}
+	year, why := parseYear(bytes.TrimSpace(raw(bookYear)), maxYear)
 	if why == ReasonYearNotNumeric {
-		s.drop(why, colYear, quote(raw(f[3])))
+		s.drop(why, colYear, quote(raw(bookYear)))
 		return Book{}, false
 	}
 	if shifted {
-		s.repair(RepairShiftedRow, colYear, quote(s.field(3)))
+		s.repair(RepairShiftedRow, colYear, quote(s.field(s.pos[bookYear])))
 	}
 	if why != "" {
-		s.repair(why, colYear, quote(raw(f[3])))
+		s.repair(why, colYear, quote(raw(bookYear)))
 	}
 	row := string(s.data)
-	str := func(sp span) string { return strings.TrimSpace(row[sp.lo:sp.hi]) }
+	str := func(c int) string { return strings.TrimSpace(row[f[c].lo:f[c].hi]) }
 	b := Book{
-		ISBN:        str(f[0]),
+		ISBN:        str(bookISBN),
 		Year:        year,
-		ImageSmall:  str(f[5]),
-		ImageMedium: str(f[6]),
-		ImageLarge:  str(f[7]),
-		Line:        s.lr.line,
+		ImageSmall:  str(bookImageS),
+		ImageMedium: str(bookImageM),
+		ImageLarge:  str(bookImageL),
+		Line:        s.line,
 	}
 	var et, ea, ep bool
-	b.Title, et = cleanText(str(f[1]))
-	b.Author, ea = cleanText(str(f[2]))
-	b.Publisher, ep = cleanText(str(f[4]))
+	b.Title, et = cleanText(oneLine(str(bookTitle)))
+	b.Author, ea = cleanText(oneLine(str(bookAuthor)))
+	b.Publisher, ep = cleanText(oneLine(str(bookPublisher)))
 	switch { // counted once per row
 	case et:
-		s.repair(RepairHTMLEntity, colTitle, quote(raw(f[1])))
+		s.repair(RepairHTMLEntity, colTitle, quote(raw(bookTitle)))
 	case ea:
-		s.repair(RepairHTMLEntity, colAuthor, quote(raw(f[2])))
+		s.repair(RepairHTMLEntity, colAuthor, quote(raw(bookAuthor)))
 	case ep:
-		s.repair(RepairHTMLEntity, colPublisher, quote(raw(f[4])))
+		s.repair(RepairHTMLEntity, colPublisher, quote(raw(bookPublisher)))
 	}
 	return b, true
 }
 
+// oneLine folds a text that a quoted field carried over line breaks onto
+// one line, each run of white space becoming one space (as the dump's \n
+// escapes are read as a space): titles, authors and publishers are one
+// line. A text without a line break is returned as it is.
+func oneLine(s string) string {
+	if strings.IndexByte(s, '\n') < 0 {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// shiftable reports whether the header puts title, author and year next to
+// each other in that order, as both exports do: only then can a \"; that
+// merged title and author be recognised (and undone).
+func (s *scanner) shiftable() bool {
+	t := s.pos[bookTitle]
+	return s.pos[bookAuthor] == t+1 && s.pos[bookYear] == t+2
+}
+
 // isShifted recognises the rows the dump's \"; broke: the year column holds
 // a name while the author column holds a year, and one field is missing (bx
-// dump: 7 fields) or the last one is empty (kaggle: 8).
-func isShifted(s *scanner, n int) bool {
-	if n != 7 && !(n == 8 && len(bytes.TrimSpace(s.field(7))) == 0) {
+// dump) or the last one is empty (kaggle).
+func (s *scanner) isShifted() bool {
+	n, want := len(s.ends), len(s.cols)
+	if !s.shiftable() || n != want-1 && !(n == want && len(bytes.TrimSpace(s.field(n-1))) == 0) {
 		return false
 	}
-	if !looksLikeYear(bytes.TrimSpace(s.field(2))) {
+	a, y := s.pos[bookAuthor], s.pos[bookYear]
+	if y >= n || !looksLikeYear(bytes.TrimSpace(s.field(a))) {
 		return false
 	}
-	y := bytes.TrimSpace(s.field(3))
-	_, why := parseYear(y, 9999)
+	_, why := parseYear(bytes.TrimSpace(s.field(y)), 9999)
 	return why == ReasonYearNotNumeric
 }
 

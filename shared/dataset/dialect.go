@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Dialect is the CSV flavour of a Book-Crossing file.
@@ -39,13 +41,25 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Columns returns the header the file must have, in order.
+// Columns returns the columns a file of kind k holds, in the order the real
+// exports write them (and Generate writes them). A header may name them in
+// any order, spelled with any case and punctuation (User-ID, userID, user_id
+// and "User ID" are one name); some are optional (see Optional).
 func (k Kind) Columns() []string {
 	switch k {
 	case KindBooks:
 		return []string{colISBN, colTitle, colAuthor, colYear, colPublisher, colImageS, colImageM, colImageL}
 	case KindRatings:
 		return []string{colUser, colISBN, colRating}
+	}
+	return nil
+}
+
+// Optional returns the columns of k a header may leave out; a Book read
+// without them has them empty.
+func (k Kind) Optional() []string {
+	if k == KindBooks {
+		return []string{colImageS, colImageM, colImageL}
 	}
 	return nil
 }
@@ -63,6 +77,25 @@ const (
 	colImageL    = "Image-URL-L"
 )
 
+// The place of each column in Kind.Columns, which is how the readers name
+// a column whatever its place in the file.
+const (
+	ratingUser = iota
+	ratingISBN
+	ratingValue
+)
+
+const (
+	bookISBN = iota
+	bookTitle
+	bookAuthor
+	bookYear
+	bookPublisher
+	bookImageS
+	bookImageM
+	bookImageL
+)
+
 var (
 	// ErrEmpty is returned (wrapped) for a file with no header line.
 	ErrEmpty = errors.New("empty file")
@@ -77,7 +110,12 @@ type HeaderError struct {
 	Kind     Kind
 	Expected []string // the columns of Kind
 	Found    []string // the header's fields as read (or the raw line when it could not be split)
-	Reason   string   // set when the line could not be read as fields at all
+	Missing  []string // required columns of Kind that no field names
+	Extra    []string // fields that name no column of Kind, or one named before
+	// NoHeader is set when line 1 looks like a data row (no field names a
+	// column, and one is a plain number): the file has no header.
+	NoHeader bool
+	Reason   string // set when the line could not be read as fields at all
 }
 
 func (e *HeaderError) Error() string {
@@ -87,19 +125,41 @@ func (e *HeaderError) Error() string {
 		b.WriteString(e.Reason)
 		b.WriteString(", ")
 	}
+	if e.NoHeader {
+		b.WriteString("no header line (line 1 looks like data), ")
+	}
 	b.WriteString("expected columns ")
 	b.WriteString(strings.Join(e.Expected, ","))
+	if opt := e.Kind.Optional(); len(opt) > 0 {
+		fmt.Fprintf(&b, " (%s optional)", strings.Join(opt, ","))
+	}
 	b.WriteString(", found ")
-	for i, f := range e.Found {
+	writeQuoted(&b, e.Found)
+	if len(e.Found) == 0 {
+		b.WriteString("nothing")
+	}
+	if e.NoHeader {
+		return b.String()
+	}
+	sep := ": "
+	if len(e.Missing) > 0 {
+		b.WriteString(sep + "missing " + strings.Join(e.Missing, ","))
+		sep = "; "
+	}
+	if len(e.Extra) > 0 {
+		b.WriteString(sep + "unknown or repeated ")
+		writeQuoted(&b, e.Extra)
+	}
+	return b.String()
+}
+
+func writeQuoted(b *strings.Builder, fields []string) {
+	for i, f := range fields {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.Quote(truncate(f, 64)))
 	}
-	if len(e.Found) == 0 {
-		b.WriteString("nothing")
-	}
-	return b.String()
 }
 
 // Unwrap lets callers test errors.Is(err, ErrHeader).
@@ -114,26 +174,36 @@ const maxHeader = 64 << 10
 // without reading whole files.
 func CheckHeader(r io.Reader, file string, kind Kind) (Dialect, error) {
 	lr := lineReader{br: bufio.NewReaderSize(io.LimitReader(r, maxHeader+int64(len(bom))+1), 4096)}
-	return readHeader(&lr, file, kind)
+	h, err := readHeader(&lr, file, kind)
+	return h.dialect, err
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
 
-// readHeader reads line 1 from lr and detects the dialect.
-func readHeader(lr *lineReader, file string, kind Kind) (Dialect, error) {
+// header is what line 1 says about the rows that follow.
+type header struct {
+	dialect Dialect
+	names   []string // the column each field holds, as Kind.Columns spells it
+	pos     []int    // column (index in Kind.Columns) → field, -1 when absent
+}
+
+// readHeader reads line 1 from lr, detects the dialect and matches the
+// fields to the columns of kind.
+func readHeader(lr *lineReader, file string, kind Kind) (header, error) {
 	line, tooLong, err := lr.next(maxHeader + len(bom))
 	switch {
 	case err == io.EOF:
-		return "", fmt.Errorf("%s: %w (no header line)", file, ErrEmpty)
+		return header{}, fmt.Errorf("%s: %w (no header line)", file, ErrEmpty)
 	case err != nil:
-		return "", fmt.Errorf("read %s header: %w", file, err)
+		return header{}, fmt.Errorf("read %s header: %w", file, err)
 	case tooLong:
-		return "", &HeaderError{File: file, Kind: kind, Expected: kind.Columns(),
+		return header{}, &HeaderError{File: file, Kind: kind, Expected: kind.Columns(),
 			Reason: fmt.Sprintf("line longer than %d bytes", maxHeader)}
 	}
 	line = bytes.TrimPrefix(line, bom)
 	want := kind.Columns()
-	var found []string
+	he := &HeaderError{File: file, Kind: kind, Expected: want}
+	split := false
 	for _, d := range []Dialect{Kaggle, BXDump} {
 		p := newFieldParser(d, len(want)+16)
 		data, ends, bad, tooMany := p.split(line)
@@ -146,33 +216,76 @@ func readHeader(lr *lineReader, file string, kind Kind) (Dialect, error) {
 			data, ends, _ = p.fixUTF8(data, ends)
 		}
 		got := fieldStrings(data, ends)
-		if headerMatches(got, want) {
-			return d, nil
+		h, missing, extra := matchHeader(got, kind)
+		if len(missing) == 0 && len(extra) == 0 {
+			h.dialect = d
+			return h, nil
 		}
 		// Report the split that used the separator the line actually has.
-		if found == nil || (d == BXDump && bytes.Count(line, []byte{';'}) > bytes.Count(line, []byte{','})) {
-			found = got
+		if !split || (d == BXDump && bytes.Count(line, []byte{';'}) > bytes.Count(line, []byte{','})) {
+			he.Found, he.Missing, he.Extra = got, missing, extra
+			he.NoHeader = len(extra) == len(got) && slices.ContainsFunc(got, isNumber)
+			split = true
 		}
 	}
-	if found == nil {
-		found = []string{strings.ToValidUTF8(string(line), "\uFFFD")}
+	if !split {
+		he.Found = []string{strings.ToValidUTF8(string(line), "\uFFFD")}
 	}
-	if len(found) == 1 && found[0] == "" {
-		found = nil
+	if len(he.Found) == 1 && he.Found[0] == "" {
+		he.Found, he.Extra = nil, nil
 	}
-	return "", &HeaderError{File: file, Kind: kind, Expected: want, Found: found}
+	return header{}, he
 }
 
-func headerMatches(got, want []string) bool {
-	if len(got) != len(want) {
-		return false
+// matchHeader places the fields of a header line among the columns of
+// kind. It returns the required columns no field names and the fields that
+// name no column or repeat one.
+func matchHeader(got []string, kind Kind) (h header, missing, extra []string) {
+	cols := kind.Columns()
+	h.names = make([]string, len(got))
+	h.pos = make([]int, len(cols))
+	for c := range h.pos {
+		h.pos[c] = -1
 	}
-	for i := range got {
-		if !strings.EqualFold(strings.TrimSpace(got[i]), want[i]) {
-			return false
+	for i, g := range got {
+		name := normName(g)
+		c := slices.IndexFunc(cols, func(col string) bool { return normName(col) == name })
+		if c < 0 || h.pos[c] >= 0 {
+			extra = append(extra, g)
+			continue
+		}
+		h.pos[c] = i
+		h.names[i] = cols[c]
+	}
+	opt := kind.Optional()
+	for c, p := range h.pos {
+		if p < 0 && !slices.Contains(opt, cols[c]) {
+			missing = append(missing, cols[c])
 		}
 	}
-	return true
+	return h, missing, extra
+}
+
+// normName is a column name with case and everything but letters and
+// digits dropped: "User-ID", "userID", "user_id" and " User ID " are all
+// "userid".
+func normName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsLetter(r):
+			return unicode.ToLower(r)
+		case unicode.IsDigit(r):
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// isNumber reports whether s is a plain number once trimmed, as user ids,
+// ratings and years are and header names are not.
+func isNumber(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func fieldStrings(data []byte, ends []int) []string {

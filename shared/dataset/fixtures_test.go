@@ -75,6 +75,7 @@ func TestFixtures(t *testing.T) {
 		{file: "bad/empty.csv", kind: KindBooks, err: ErrEmpty},
 		{file: "bad/ratings-wrong-header.csv", kind: KindRatings, err: ErrHeader},
 		{file: "bad/books-wrong-header.csv", kind: KindBooks, err: ErrHeader},
+		{file: "bad/ratings-headerless.csv", kind: KindRatings, err: ErrHeader},
 		{file: "bad/books-shifted.csv", kind: KindRatings, err: ErrHeader}, // a books file read as ratings
 		{file: "bad/ratings-header-only.csv", kind: KindRatings, dialect: Kaggle},
 		{file: "bad/ratings-bom-crlf.csv", kind: KindRatings, dialect: Kaggle, rows: 3, accepted: 3},
@@ -99,6 +100,18 @@ func TestFixtures(t *testing.T) {
 		{file: "bad/bx-books.csv", kind: KindBooks, dialect: BXDump, rows: 5, accepted: 4,
 			dropped:  counts{ReasonInvalidQuoting: 1},
 			repaired: counts{RepairShiftedRow: 1, RepairHTMLEntity: 1, RepairYearZero: 1, RepairYearOutOfRange: 1}},
+		{file: "bad/ratings-export-header.csv", kind: KindRatings, dialect: Kaggle, rows: 3, accepted: 3},
+		{file: "bad/ratings-reordered.csv", kind: KindRatings, dialect: Kaggle, rows: 3, accepted: 2,
+			dropped: counts{ReasonRatingNotNumeric: 1}},
+		{file: "bad/ratings-control.csv", kind: KindRatings, dialect: Kaggle, rows: 8, accepted: 3,
+			dropped: counts{ReasonControlCharacter: 5}},
+		{file: "bad/ratings-duplicates.csv", kind: KindRatings, dialect: Kaggle, rows: 8, accepted: 8},
+		{file: "bad/books-no-images.csv", kind: KindBooks, dialect: Kaggle, rows: 2, accepted: 2},
+		{file: "bad/books-no-large-image.csv", kind: KindBooks, dialect: Kaggle, rows: 1, accepted: 1},
+		{file: "bad/books-multiline.csv", kind: KindBooks, dialect: Kaggle, rows: 6, accepted: 4,
+			dropped: counts{ReasonInvalidQuoting: 1, ReasonControlCharacter: 1}},
+		{file: "bad/bx-books-multiline.csv", kind: KindBooks, dialect: BXDump, rows: 5, accepted: 4,
+			dropped: counts{ReasonControlCharacter: 1}, repaired: counts{RepairShiftedRow: 1}},
 		{file: "tiny/Books.csv", kind: KindBooks, dialect: Kaggle, rows: 30, accepted: 30},
 		{file: "tiny/Ratings.csv", kind: KindRatings, dialect: Kaggle, rows: 364, accepted: 364},
 	}
@@ -179,6 +192,60 @@ func TestFixtureValues(t *testing.T) {
 		}
 		equalBooks(t, books, want)
 	})
+	t.Run("books-multiline", func(t *testing.T) {
+		t.Parallel()
+		_, _, books, err := readFixture(t, KindBooks, "bad/books-multiline.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Book{
+			{ISBN: "0000000010", Title: "A Title On Two Lines", Author: "Ann Author", Year: 2001, Publisher: "Example Press",
+				ImageSmall: url("s", "10"), ImageMedium: url("m", "10"), ImageLarge: url("l", "10"), Line: 2},
+			{ISBN: "0000000020", Title: "Three Lines", Author: "Bob Writer", Year: 2002, Publisher: "Example Press",
+				ImageSmall: url("s", "20"), ImageMedium: url("m", "20"), ImageLarge: url("l", "20"), Line: 4},
+			{ISBN: "0000000040", Title: "Plain Row", Author: "Di Author", Year: 2004, Publisher: "Example Press",
+				ImageSmall: url("s", "40"), ImageMedium: url("m", "40"), ImageLarge: url("l", "40"), Line: 9},
+			{ISBN: "0000000060", Title: "Quoted, Last", Author: "Fay Writer", Year: 2006, Publisher: "Example Press",
+				ImageSmall: url("s", "60"), ImageMedium: url("m", "60"), ImageLarge: url("l", "60"), Line: 11},
+		}
+		equalBooks(t, books, want)
+	})
+	t.Run("bx-books-multiline", func(t *testing.T) {
+		t.Parallel()
+		_, _, books, err := readFixture(t, KindBooks, "bad/bx-books-multiline.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Book{
+			{ISBN: "0000000010", Title: `Café "Noir"`, Author: "Renée Author", Year: 2001, Publisher: "Example Press",
+				ImageSmall: url("s", "10"), ImageMedium: url("m", "10"), ImageLarge: url("l", "10"), Line: 2},
+			{ISBN: "000000002X", Title: "Readers: A Merged Title (Level 4)", Author: "Bob Writer", Year: 2000,
+				Publisher: "Example Publishing Inc", ImageSmall: url("s", "2X"), ImageMedium: url("m", "2X"), ImageLarge: url("l", "2X"), Line: 4},
+			{ISBN: "0000000030", Title: "Ends In A Backslash Then Goes On", Author: "Cy Author", Year: 2003, Publisher: "Example Press",
+				ImageSmall: url("s", "30"), ImageMedium: url("m", "30"), ImageLarge: url("l", "30"), Line: 5},
+			{ISBN: "0000000050", Title: "Last Row", Author: "Ed Author", Year: 2005, Publisher: "Example Press",
+				ImageSmall: url("s", "50"), ImageMedium: url("m", "50"), ImageLarge: url("l", "50"), Line: 8},
+		}
+		equalBooks(t, books, want)
+	})
+	t.Run("books-no-images", func(t *testing.T) {
+		t.Parallel()
+		var got []Book
+		for _, f := range []string{"bad/books-no-images.csv", "bad/books-no-large-image.csv"} {
+			_, _, books, err := readFixture(t, KindBooks, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, books...)
+		}
+		want := []Book{
+			{ISBN: "0000000010", Title: "A Title", Author: "Ann Author", Year: 1999, Publisher: "Plain Press", Line: 2},
+			{ISBN: "000000002X", Title: "Second, Title", Author: "Bob Writer", Year: 2000, Publisher: "Other Press", Line: 3},
+			{ISBN: "0000000010", Title: "A Title", Author: "Ann Author", Year: 1999, Publisher: "Plain Press",
+				ImageSmall: url("s", "10"), ImageMedium: url("m", "10"), Line: 2},
+		}
+		equalBooks(t, got, want)
+	})
 	t.Run("books-text", func(t *testing.T) {
 		t.Parallel()
 		var got []string
@@ -213,7 +280,8 @@ func TestFixtureValues(t *testing.T) {
 	t.Run("ratings", func(t *testing.T) {
 		t.Parallel()
 		var got []string
-		for _, f := range []string{"bad/ratings-bom-crlf.csv", "bad/ratings-malformed.csv", "bad/bx-ratings.csv"} {
+		for _, f := range []string{"bad/ratings-bom-crlf.csv", "bad/ratings-malformed.csv", "bad/bx-ratings.csv",
+			"bad/ratings-export-header.csv", "bad/ratings-reordered.csv", "bad/ratings-control.csv"} {
 			_, ratings, _, err := readFixture(t, KindRatings, f)
 			if err != nil {
 				t.Fatal(err)
@@ -226,13 +294,17 @@ func TestFixtureValues(t *testing.T) {
 			"2:1|0000000010|5", "3:2|0000000010|0", "4:3|000000002X|9",
 			"2:1|0000000010|5", "3:1|0000000010|5", `12:7|000000001"0|6`, "13:8|0000000030|7", "14:9|0000000010|4",
 			"2:1|0000000010|5", "3:2|0000000010|0", "4:3|000000002é|7", `7:6|00000"00030|4`,
+			"2:1|0000000010|5", "3:2|0000000010|0", "4:3|000000002X|9",
+			"2:1|0000000010|5", "4:3|000000003X|7",
+			"2:1|0000000010|5", "7:6|0000000010|5", "10:8|0000000020|6",
 		}
 		equalStrings(t, got, want)
 	})
 	t.Run("issues", func(t *testing.T) {
 		t.Parallel()
 		var got []string
-		for _, f := range []string{"bad/ratings-out-of-range.csv", "bad/ratings-malformed.csv", "bad/books-latin1.csv"} {
+		for _, f := range []string{"bad/ratings-out-of-range.csv", "bad/ratings-malformed.csv", "bad/books-latin1.csv",
+			"bad/ratings-reordered.csv", "bad/ratings-control.csv", "bad/books-multiline.csv", "bad/bx-books-multiline.csv"} {
 			rep, _, _, err := readFixture(t, kindOf(f), f)
 			if err != nil {
 				t.Fatal(err)
@@ -254,6 +326,14 @@ func TestFixtureValues(t *testing.T) {
 			`books-latin1.csv:2: column Book-Title: latin1_transcoded: "Caf\xe9 Stories"`,
 			`books-latin1.csv:3: column Book-Title: latin1_transcoded: "\x93Smart Quotes\x94"`,
 			`books-latin1.csv:5: column Book-Title: latin1_transcoded: "Mixed Café and Caf\xe9"`,
+			`ratings-reordered.csv:3: column Book-Rating: rating_not_numeric: "x"`,
+			`ratings-control.csv:3: column ISBN: control_character: "00000\x0000010"`,
+			`ratings-control.csv:4: column User-ID: control_character: "\x003"`,
+			`ratings-control.csv:5: column ISBN: control_character: "0000\t000010"`,
+			`books-multiline.csv:8: column Book-Title: invalid_quoting: "0000000030,\"Open quote,Cy Author,2003,Example Pr"...`,
+			`books-multiline.csv:10: column ISBN: control_character: "00000\x0000050"`,
+			`bx-books-multiline.csv:4: column Year-Of-Publication: shifted_row: "Example Publishing Inc"`,
+			`bx-books-multiline.csv:7: column ISBN: control_character: "00000\x0000040"`,
 		}
 		equalStrings(t, got, want)
 	})

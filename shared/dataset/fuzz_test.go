@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -62,6 +63,23 @@ func addSeeds(f *testing.F) {
 	f.Add([]byte("1,2,3\n\"a\"\"b\",\"c\n"), uint8(1))
 	f.Add([]byte("\"1\";\"x\\\";y\";\"2000\";\"P\"\r\n"), uint8(6))
 	f.Add([]byte("&amp;&#xD800;&#0;,\xff\xfe,2050\n"), uint8(3))
+	// Control characters in ids (issue 10): NUL, DEL, a tab inside, a
+	// quoted line break.
+	f.Add([]byte("1,00000\x0010,5\n\x002,0000000010,5\n3\x7f,1,5\n4,00\t10,5\n5,\"00\n10\",5\n"), uint8(1))
+	f.Add([]byte("\"1\";\"00000\x0010\";\"5\"\n\"2\";\"0\\010\";\"5\"\n"), uint8(2))
+	// Quoted line breaks: LF, CRLF, blank lines, a backslash before the
+	// break (bx), a quote that never closes, one closed by junk, nested.
+	f.Add([]byte("1,\"A\nTitle\",\"B\r\n\r\nC\",2000,P,s,m,l\n2,T,A,2001,P,s,m,l\n"), uint8(1))
+	f.Add([]byte("\"1\";\"Caf\xe9\n\\\"N\\\"\";\"A\\\nB\";\"2000\";\"P\";\"s\";\"m\";\"l\"\n"), uint8(2))
+	f.Add([]byte("1,\"a\n2,\"b\n3,\"c\",5\n4,0000000010,7\n"), uint8(1))
+	f.Add([]byte("1,0000000010,\"5"+strings.Repeat("\n", maxRecordLines)+"\"\n2,3,4\n"), uint8(5))
+	// Headers by name in any order and spelling, without image columns,
+	// and none at all.
+	f.Add([]byte("\xef\xbb\xbfuserID,ISBN,bookRating\r\n1,0000000010,5\r\n"), uint8(0))
+	f.Add([]byte("ISBN;\"Book Rating\";user_id\n0000000010;5;1\n"), uint8(0))
+	f.Add([]byte("Publisher,isbn,book_title,Book Author,YEAR OF PUBLICATION\nP,1,T,A,2001\nP,2,\"T\n2\",A,\n"), uint8(0))
+	f.Add([]byte("Image-URL-L,ISBN,Book-Title,Book-Author,Year-Of-Publication,Publisher\nl,1,\"T\\\";A\",2001,P\n"), uint8(0))
+	f.Add([]byte("1,0000000010,5\n2,0000000010,6\n"), uint8(0))
 }
 
 func checkReport(t *testing.T, rep Report, handed int64) {
@@ -96,12 +114,17 @@ func FuzzReadRatings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		in, rd := fuzzInput(KindRatings, data, mode)
 		var handed int64
+		last := 1
 		rep, err := rd.ReadRatings(t.Context(), bytes.NewReader(in), "Ratings.csv", func(r Rating) error {
 			handed++
 			checkUTF8(t, r.Line, r.User, r.ISBN)
-			if r.User == "" || r.ISBN == "" || r.Value < 0 || r.Value > MaxRating || r.Line < 2 {
-				t.Fatalf("bad rating %+v", r)
+			if r.User == "" || r.ISBN == "" || r.Value < 0 || r.Value > MaxRating || r.Line <= last {
+				t.Fatalf("bad rating %+v after line %d", r, last)
 			}
+			if hasControl([]byte(r.User)) || hasControl([]byte(r.ISBN)) {
+				t.Fatalf("control character in rating %+v", r)
+			}
+			last = r.Line
 			return nil
 		})
 		if err != nil {
@@ -120,12 +143,17 @@ func FuzzReadBooks(f *testing.F) {
 		in, rd := fuzzInput(KindBooks, data, mode)
 		rd.MaxYear = 2030
 		var handed int64
+		last := 1
 		rep, err := rd.ReadBooks(t.Context(), bytes.NewReader(in), "Books.csv", func(b Book) error {
 			handed++
 			checkUTF8(t, b.Line, b.ISBN, b.Title, b.Author, b.Publisher, b.ImageSmall, b.ImageMedium, b.ImageLarge)
-			if b.ISBN == "" || b.Year < 0 || b.Year > 2030 || b.Line < 2 {
-				t.Fatalf("bad book %+v", b)
+			if b.ISBN == "" || b.Year < 0 || b.Year > 2030 || b.Line <= last {
+				t.Fatalf("bad book %+v after line %d", b, last)
 			}
+			if hasControl([]byte(b.ISBN)) || strings.ContainsAny(b.Title+b.Author+b.Publisher, "\n") {
+				t.Fatalf("control character in ISBN or line break in text of %+v", b)
+			}
+			last = b.Line
 			return nil
 		})
 		if err != nil {

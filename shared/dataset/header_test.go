@@ -12,12 +12,13 @@ func TestCheckHeader(t *testing.T) {
 	booksKaggle := "ISBN,Book-Title,Book-Author,Year-Of-Publication,Publisher,Image-URL-S,Image-URL-M,Image-URL-L"
 	booksBX := `"ISBN";"Book-Title";"Book-Author";"Year-Of-Publication";"Publisher";"Image-URL-S";"Image-URL-M";"Image-URL-L"`
 	tests := []struct {
-		name    string
-		input   string
-		kind    Kind
-		want    Dialect
-		err     error
-		message string // substring of the error
+		name     string
+		input    string
+		kind     Kind
+		want     Dialect
+		err      error
+		message  string // substring of the error
+		noHeader bool   // HeaderError.NoHeader
 	}{
 		{name: "kaggle ratings", input: "User-ID,ISBN,Book-Rating\n1,2,3\n", kind: KindRatings, want: Kaggle},
 		{name: "kaggle books", input: booksKaggle + "\n", kind: KindBooks, want: Kaggle},
@@ -26,6 +27,22 @@ func TestCheckHeader(t *testing.T) {
 		{name: "bx unquoted", input: "User-ID;ISBN;Book-Rating\n", kind: KindRatings, want: BXDump},
 		{name: "kaggle quoted", input: `"User-ID","ISBN","Book-Rating"`, kind: KindRatings, want: Kaggle},
 		{name: "bom, case and spaces", input: "\xef\xbb\xbf user-id ,isbn, BOOK-RATING", kind: KindRatings, want: Kaggle},
+		{name: "export header with bom", input: "\xef\xbb\xbfuserID,ISBN,bookRating\r\n", kind: KindRatings, want: Kaggle},
+		{name: "snake case and spaces", input: `"user_id";"isbn";"Book Rating"`, kind: KindRatings, want: BXDump},
+		{name: "any order", input: "Book-Rating,ISBN,User-ID\n", kind: KindRatings, want: Kaggle},
+		{name: "books without images", input: "isbn,book_title,BookAuthor,Year Of Publication,publisher\n", kind: KindBooks, want: Kaggle},
+		{name: "books with one image", input: "ISBN,Book-Title,Book-Author,Year-Of-Publication,Publisher,Image-URL-M\n", kind: KindBooks, want: Kaggle},
+		{name: "books reordered", input: "Image-URL-L,Publisher,ISBN,Year-Of-Publication,Book-Author,Book-Title\n", kind: KindBooks, want: Kaggle},
+		{name: "repeated column", input: "User-ID,userid,ISBN,Book-Rating\n", kind: KindRatings, err: ErrHeader,
+			message: `found "User-ID","userid","ISBN","Book-Rating": unknown or repeated "userid"`},
+		{name: "missing and unknown", input: "UserID,Rating\n", kind: KindRatings, err: ErrHeader,
+			message: `: missing ISBN,Book-Rating; unknown or repeated "Rating"`},
+		{name: "headerless ratings", input: "1,0000000010,5\n2,0000000010,6\n", kind: KindRatings, err: ErrHeader, noHeader: true,
+			message: `Ratings.csv:1: ratings header: no header line (line 1 looks like data), expected columns User-ID,ISBN,Book-Rating, found "1","0000000010","5"`},
+		{name: "headerless books", input: `"000000001X";"A Title";"Ann Author";"1999";"P";"s";"m";"l"`, kind: KindBooks, err: ErrHeader, noHeader: true,
+			message: `no header line (line 1 looks like data), expected columns ISBN,Book-Title,Book-Author,Year-Of-Publication,Publisher,Image-URL-S,Image-URL-M,Image-URL-L (Image-URL-S,Image-URL-M,Image-URL-L optional), found "000000001X","A Title"`},
+		{name: "names without numbers are a wrong header", input: "user,book,score\n", kind: KindRatings, err: ErrHeader,
+			message: `found "user","book","score": missing User-ID,ISBN,Book-Rating`},
 		{name: "empty", input: "", kind: KindRatings, err: ErrEmpty, message: "Ratings.csv: empty file"},
 		{name: "wrong names", input: "UserID,ISBN,Rating\n", kind: KindRatings, err: ErrHeader,
 			message: `Ratings.csv:1: ratings header: expected columns User-ID,ISBN,Book-Rating, found "UserID","ISBN","Rating"`},
@@ -47,6 +64,10 @@ func TestCheckHeader(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tt.message) {
 					t.Errorf("err = %q, want it to contain %q", err, tt.message)
+				}
+				var he *HeaderError
+				if errors.As(err, &he) && he.NoHeader != tt.noHeader {
+					t.Errorf("NoHeader = %v, want %v", he.NoHeader, tt.noHeader)
 				}
 				return
 			}

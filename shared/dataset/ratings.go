@@ -13,7 +13,7 @@ type Rating struct {
 	User  string // User-ID as written (trimmed); the real ids are numeric
 	ISBN  string // as written (trimmed); may hold letters
 	Value int    // 0..10; 0 is implicit feedback and still a valid row
-	Line  int    // line in the file, the header being line 1
+	Line  int    // line the row starts on, the header being line 1
 }
 
 // MaxRating is the largest valid Book-Rating.
@@ -37,19 +37,26 @@ func (rd Reader) ReadRatings(ctx context.Context, r io.Reader, file string, fn f
 		} else if err != nil {
 			return rep, err
 		}
-		if len(s.ends) != 3 {
+		if len(s.ends) != len(s.cols) {
 			s.drop(ReasonWrongFieldCount, "", s.fieldCountDetail())
 			continue
 		}
-		user := bytes.TrimSpace(s.field(0))
-		isbn := bytes.TrimSpace(s.field(1))
-		raw := s.field(2)
-		if len(user) == 0 {
-			s.drop(ReasonEmptyUser, colUser, quote(s.field(0)))
+		u, i := s.span(s.pos[ratingUser]), s.span(s.pos[ratingISBN])
+		user := bytes.TrimSpace(s.data[u.lo:u.hi])
+		isbn := bytes.TrimSpace(s.data[i.lo:i.hi])
+		raw := s.field(s.pos[ratingValue])
+		switch {
+		case len(user) == 0:
+			s.drop(ReasonEmptyUser, colUser, quote(s.data[u.lo:u.hi]))
 			continue
-		}
-		if len(isbn) == 0 {
-			s.drop(ReasonEmptyISBN, colISBN, quote(s.field(1)))
+		case len(isbn) == 0:
+			s.drop(ReasonEmptyISBN, colISBN, quote(s.data[i.lo:i.hi]))
+			continue
+		case hasControl(user):
+			s.drop(ReasonControlCharacter, colUser, quote(user))
+			continue
+		case hasControl(isbn):
+			s.drop(ReasonControlCharacter, colISBN, quote(isbn))
 			continue
 		}
 		v, reason := parseRating(bytes.TrimSpace(raw))
@@ -57,13 +64,16 @@ func (rd Reader) ReadRatings(ctx context.Context, r io.Reader, file string, fn f
 			s.drop(reason, colRating, quote(raw))
 			continue
 		}
-		// One string for the user and ISBN fields; both are slices of it.
-		str := string(s.data[:s.ends[1]])
+		// One string for the user and ISBN fields, from the first of them
+		// to the last (with the usual header, data[:ends[1]]); both are
+		// slices of it.
+		lo, hi := min(u.lo, i.lo), max(u.hi, i.hi)
+		str := string(s.data[lo:hi])
 		rt := Rating{
-			User:  strings.TrimSpace(str[:s.ends[0]]),
-			ISBN:  strings.TrimSpace(str[s.ends[0]:]),
+			User:  strings.TrimSpace(str[u.lo-lo : u.hi-lo]),
+			ISBN:  strings.TrimSpace(str[i.lo-lo : i.hi-lo]),
 			Value: v,
-			Line:  s.lr.line,
+			Line:  s.line,
 		}
 		rep.Accepted++
 		if err := fn(rt); err != nil {

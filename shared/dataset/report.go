@@ -15,6 +15,7 @@ const (
 	ReasonRatingNotNumeric = "rating_not_numeric"
 	ReasonRatingOutOfRange = "rating_out_of_range"
 	ReasonYearNotNumeric   = "year_not_numeric"
+	ReasonControlCharacter = "control_character" // a C0 control or DEL inside a user id or ISBN
 )
 
 // Quirks repaired in rows that are kept (keys of Report.Repaired).

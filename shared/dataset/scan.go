@@ -97,6 +97,7 @@ type fieldParser struct {
 	backslash bool // bx-dump: \x inside quotes escapes x
 	latin1    bool // bx-dump: bytes are Windows-1252
 	maxFields int  // a record with more fields is reported tooMany
+	open      bool // the last split's bad field is a quote left open at the end
 	buf       []byte
 	buf2      []byte
 	ends      []int
@@ -114,9 +115,11 @@ func newFieldParser(d Dialect, maxFields int) *fieldParser {
 // broken quoting (-1 if none): a quote left open at the end of the line, or
 // a closing quote followed by something other than the separator. A quote in
 // the middle of an unquoted field is kept as a literal. tooMany reports more
-// than maxFields fields (parsing stops there).
+// than maxFields fields (parsing stops there). p.open tells the first kind
+// of broken quoting from the second: the record may go on on the next line.
 func (p *fieldParser) split(line []byte) (data []byte, ends []int, bad int, tooMany bool) {
 	p.ends = p.ends[:0]
+	p.open = false
 	if bytes.IndexByte(line, '"') < 0 {
 		// Fast path: nothing to unquote, only separators to drop.
 		buf := p.buf[:0]
@@ -149,7 +152,7 @@ func (p *fieldParser) split(line []byte) (data []byte, ends []int, bad int, tooM
 			var ok bool
 			buf, i, ok = p.quoted(buf, line, i+1)
 			if !ok {
-				p.buf = buf
+				p.buf, p.open = buf, true
 				return buf, p.ends, len(p.ends), false
 			}
 			p.ends = append(p.ends, len(buf))
@@ -178,7 +181,8 @@ func (p *fieldParser) split(line []byte) (data []byte, ends []int, bad int, tooM
 }
 
 // quoted appends the body of a quoted field starting at line[i] (just after
-// the opening quote) and returns the index just after the closing quote.
+// the opening quote) and returns the index just after the closing quote, or
+// false when the line ends first.
 func (p *fieldParser) quoted(buf, line []byte, i int) ([]byte, int, bool) {
 	for i < len(line) {
 		c := line[i]
