@@ -103,12 +103,16 @@ func readRatings(ctx context.Context, url string, out *prepared) (ratingsIn, err
 		return in, fmt.Errorf("open Ratings.csv %s: %w: %w", url, err, ErrBadInput)
 	}
 	defer rc.Close()
+	// Duplicate (user, isbn) rows all train, as in Spark; they are counted.
+	var dups dataset.Duplicates
 	rep, err := dataset.ReadRatings(ctx, rc, "Ratings.csv", func(r dataset.Rating) error {
 		if r.Value == 0 {
 			c.RatingsDropped["implicit_zero"]++
 			return nil
 		}
-		in.rows = append(in.rows, ratingRow{intern(userID, &in.users, r.User), intern(bookID, &in.books, r.ISBN), float32(r.Value)})
+		row := ratingRow{intern(userID, &in.users, r.User), intern(bookID, &in.books, r.ISBN), float32(r.Value)}
+		in.rows = append(in.rows, row)
+		dups.Add(row.user, row.book, row.value)
 		return nil
 	})
 	if err != nil {
@@ -118,6 +122,7 @@ func readRatings(ctx context.Context, url string, out *prepared) (ratingsIn, err
 		return in, fmt.Errorf("read Ratings.csv %s: %w: %w", url, err, ErrBadInput)
 	}
 	c.RatingsRead = rep.Rows
+	c.DuplicateRatings, c.ConflictingRatings = dups.Counts()
 	merge(c.RatingsDropped, rep.Dropped)
 	merge(c.Repaired, rep.Repaired)
 	for _, is := range rep.Examples {

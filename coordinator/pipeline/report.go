@@ -93,8 +93,13 @@ type StageReport struct {
 
 // Counts are the row counts in and out of prepare.
 type Counts struct {
-	RatingsRead          int64            `json:"ratings_read"`
-	RatingsDropped       map[string]int64 `json:"ratings_dropped"`
+	RatingsRead    int64            `json:"ratings_read"`
+	RatingsDropped map[string]int64 `json:"ratings_dropped"`
+	// DuplicateRatings counts explicit rating rows whose (user, isbn) was
+	// rated before; ConflictingRatings the pairs rated with more than one
+	// value. Every such row trains, as in Spark.
+	DuplicateRatings     int64            `json:"duplicate_ratings"`
+	ConflictingRatings   int64            `json:"conflicting_ratings"`
 	BooksRead            int64            `json:"books_read"`
 	BooksDropped         map[string]int64 `json:"books_dropped"`
 	Repaired             map[string]int64 `json:"repaired,omitempty"`
@@ -170,6 +175,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 	p("inputs: %s, %s\n", r.Inputs.Books, r.Inputs.Ratings)
 	c := r.Counts
 	p("ratings read %d, dropped %d%s\n", c.RatingsRead, sum(c.RatingsDropped), reasons(c.RatingsDropped))
+	if c.DuplicateRatings > 0 {
+		p("duplicate ratings %d (of them %d pairs with conflicting values; every row trains, as in Spark)\n", c.DuplicateRatings, c.ConflictingRatings)
+	}
 	p("books read %d, dropped %d%s\n", c.BooksRead, sum(c.BooksDropped), reasons(c.BooksDropped))
 	if len(c.Repaired) > 0 {
 		p("repaired%s\n", reasons(c.Repaired))

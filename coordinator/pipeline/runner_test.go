@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/betterread/pipeline/shared/runstore"
+	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -51,5 +53,27 @@ func TestPermanentBySentinel(t *testing.T) {
 		if got := permanent(c.err); got != c.want {
 			t.Errorf("permanent(%q) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// Prepare counts duplicate and conflicting (user, isbn) ratings, and
+// every one of them trains.
+func TestPrepareCountsDuplicates(t *testing.T) {
+	t.Parallel()
+	st, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := tasks.Plan{Run: "r-dups", Books: "../../testdata/tiny/Books.csv", Ratings: "../../testdata/bad/ratings-duplicates.csv", BlockRows: 8,
+		Prepare: tasks.PrepareParams{MinUserRatings: 1, MinBookRatings: 1, TestFraction: 0}}
+	_, p, err := Prepare(t.Context(), runstore.Open(st, plan.Run), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Counts.DuplicateRatings != 3 || p.Counts.ConflictingRatings != 1 {
+		t.Errorf("duplicates %d, conflicting %d; want 3 and 1 (testdata/README.md)", p.Counts.DuplicateRatings, p.Counts.ConflictingRatings)
+	}
+	if p.Counts.Ratings != p.Counts.RatingsRead-sum(p.Counts.RatingsDropped) {
+		t.Errorf("%d ratings kept of %d read, %d dropped: duplicates must all train", p.Counts.Ratings, p.Counts.RatingsRead, sum(p.Counts.RatingsDropped))
 	}
 }
