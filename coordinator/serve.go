@@ -179,7 +179,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	if c.Watch != "" && c.jobConfig.plan("", "").Target.Kind == "files" {
 		logger.Warn("files_target", "detail", "runs started by uploads write their tables as JSONL files under --out on whichever machine runs their load tasks; use --target dynamodb (or --dynamodb-endpoint) on a cluster")
 	}
-	logger.Info("coordinator_serving", "redis", c.conn.Redis, "store", c.conn.Store, "workers", c.Workers, "watch", c.Watch)
+	logger.Info("coordinator_serving", "redis", c.conn.RedisDisplay(), "store", c.conn.Store, "workers", c.Workers, "watch", c.Watch)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
