@@ -17,18 +17,19 @@ import (
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
-// api serves what the coordinator knows of runs: GET /runs, GET
-// /runs/{id}, GET /healthz.
+// api serves what the coordinator knows of runs: GET /runs and GET
+// /runs/{id} (behind the API token), and GET /healthz (open, for load
+// balancers and orchestrators).
 type api struct {
 	rc    redis.UniversalClient
 	store store.Store
 	log   *slog.Logger
 }
 
+// routes adds GET /runs and GET /runs/{id}; serve mounts healthz apart.
 func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /runs", a.listRuns)
 	mux.HandleFunc("GET /runs/{id}", a.getRun)
-	mux.HandleFunc("GET /healthz", a.healthz)
 }
 
 // RunSummary is one line of GET /runs and `coordinator status`.

@@ -353,7 +353,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	opt := conn.RedisOpt()
 	rc := conn.RedisClient()
 	if err := rc.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
+		return nil, fmt.Errorf("connect to redis at %s: %w", conn.RedisDisplay(), err)
 	}
 	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, rc: rc, conn: conn}
 	targets := conn.Targets(rc)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -16,10 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/betterread/pipeline/coordinator/console"
 	"github.com/betterread/pipeline/coordinator/hook"
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/handlers"
+	"github.com/betterread/pipeline/shared/store"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -30,13 +34,17 @@ type serveConfig struct {
 	LogFormat string
 	LogLevel  string
 
-	Listen   string
-	Watch    string
-	Debounce time.Duration
-	HookAuth bool
-	MaxBody  int64
-	SQSQueue string
+	Listen       string
+	APIAuth      bool
+	MonitorWrite bool
+	MetricsAuth  bool
+	Watch        string
+	Debounce     time.Duration
+	HookAuth     bool
+	MaxBody      int64
+	SQSQueue     string
 
+	apiToken  string // BETTERREAD_API_TOKEN only: a secret
 	hookToken string // BETTERREAD_HOOK_TOKEN only: a secret
 	envErrs   []error
 }
@@ -45,6 +53,9 @@ func (c *serveConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f := &connect.Flags{FS: fs, Env: env}
 	f.Int(&c.Workers, "workers", "BETTERREAD_WORKERS", 0, "block tasks this process also runs at once; 0 leaves them to worker processes")
 	f.String(&c.Listen, "listen", "BETTERREAD_LISTEN", "127.0.0.1:8080", "HTTP address of the S3 hook (/hooks/s3), /runs, /healthz, /metrics and /monitor/; empty: no HTTP")
+	f.Bool(&c.APIAuth, "api-auth", "BETTERREAD_API_AUTH", true, "require the token BETTERREAD_API_TOKEN on every HTTP path but /healthz and /hooks/s3 (bearer header, or the /login cookie); false only for local use")
+	f.Bool(&c.MonitorWrite, "monitor-write", "BETTERREAD_MONITOR_WRITE", false, "let the asynq web UI at /monitor/ change tasks and queues (delete, run, archive, pause), with the API token; otherwise it is read-only")
+	f.Bool(&c.MetricsAuth, "metrics-auth", "BETTERREAD_METRICS_AUTH", false, "require the API token on /metrics too (Prometheus: authorization credentials); otherwise /metrics is open for scraping")
 	f.String(&c.Watch, "watch", "BETTERREAD_WATCH", "", "s3://bucket/prefix whose Books.csv and Ratings.csv uploads start runs; empty: runs only from coordinator run")
 	f.Duration(&c.Debounce, "debounce", "BETTERREAD_DEBOUNCE", 10*time.Second, "wait this long after an upload event before looking at the pair, so both uploads start one run")
 	f.Bool(&c.HookAuth, "hook-auth", "BETTERREAD_HOOK_AUTH", true, "require the bearer token BETTERREAD_HOOK_TOKEN on the S3 hook (MinIO's webhook auth_token); false only for local use")
@@ -54,6 +65,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f.String(&c.LogFormat, "log-format", "BETTERREAD_LOG_FORMAT", "auto", "log format: auto, text or json")
 	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level")
 	c.conn.RegisterFlags(f)
+	c.apiToken = f.Env("BETTERREAD_API_TOKEN")
 	c.hookToken = f.Env("BETTERREAD_HOOK_TOKEN")
 	c.envErrs = f.Errs
 }
@@ -65,6 +77,7 @@ func (c *serveConfig) validate() error {
 	if c.Workers < 0 {
 		errs = append(errs, fmt.Errorf("--workers %d is negative", c.Workers))
 	}
+	errs = append(errs, c.validateHTTP()...)
 	if c.Watch != "" {
 		if _, err := hook.ParseWatch(c.Watch); err != nil {
 			errs = append(errs, err)
@@ -88,24 +101,56 @@ func (c *serveConfig) validate() error {
 	return errors.Join(errs...)
 }
 
+// validateHTTP checks the API token settings: closed by default, so a
+// listening serve needs the token unless told --api-auth=false, and the
+// settings that only narrow who may do what need it in any case.
+func (c *serveConfig) validateHTTP() []error {
+	if c.Listen == "" {
+		return nil
+	}
+	var errs []error
+	if c.APIAuth && c.apiToken == "" {
+		errs = append(errs, errors.New("the HTTP API needs a token: set BETTERREAD_API_TOKEN (or --api-auth=false for local use)"))
+	}
+	if !c.APIAuth && c.MonitorWrite {
+		errs = append(errs, errors.New("--monitor-write needs the API token: it cannot go with --api-auth=false"))
+	}
+	if !c.APIAuth && c.MetricsAuth {
+		errs = append(errs, errors.New("--metrics-auth needs the API token: it cannot go with --api-auth=false"))
+	}
+	return errs
+}
+
+// parseServe reads serve's flags and environment; nil without an error
+// means -h was asked for (and printed).
+func parseServe(args []string, env connect.Env, stderr io.Writer) (*serveConfig, error) {
+	fs := flag.NewFlagSet("coordinator serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := new(serveConfig)
+	c.register(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return nil, parseError(err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	c.conn.DynamoDBOptions = dynamoDBOptions
+	return c, nil
+}
+
 // serveCommand takes pipeline:run tasks from Redis until ctx ends, so a run
 // enqueued by any coordinator (or left by a crashed one) is carried out;
 // with --watch it also starts runs from S3 upload events (HTTP hook, SQS).
+// Every goroutine it starts belongs to one errgroup, which it waits for
+// before returning.
 func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io.Writer) error {
-	fs := flag.NewFlagSet("coordinator serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c serveConfig
-	c.register(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return parseError(err)
+	c, err := parseServe(args, env, stderr)
+	if c == nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	c.conn.DynamoDBOptions = dynamoDBOptions
 	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
 	if err != nil {
 		return err
@@ -122,74 +167,193 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 		return err
 	}
 	defer svc.stop()
-	if c.Watch != "" {
-		// Looks at the watched location run apart from the pipeline
-		// server, whose one slot a run holds for its whole length.
-		mux := asynq.NewServeMux()
-		mux.Handle(tasks.TypeSettle, &settler{job: &c.jobConfig, store: st, svc: svc, log: logger, runs: stats.started})
-		srv := asynq.NewServer(svc.redisOpt, asynq.Config{
-			Concurrency: 2, Queues: map[string]int{tasks.QueueHooks: 1}, Logger: handlers.AsynqLogger(logger),
-			LogLevel: asynq.WarnLevel, TaskCheckInterval: 200 * time.Millisecond,
-			RetryDelayFunc: handlers.RetryDelay,
-		})
-		if err := srv.Start(mux); err != nil {
-			return fmt.Errorf("start hook server: %w", err)
-		}
-		svc.servers = append(svc.servers, srv)
+	if err := c.startSettler(svc, st, logger, stats); err != nil {
+		return err
 	}
 	reg.MustRegister(metrics.NewQueueMetricsCollector(svc.inspector))
-
-	var intake *hook.Intake
 	hookMetrics := hook.NewMetrics(reg)
-	if c.Watch != "" {
-		w, _ := hook.ParseWatch(c.Watch)
-		intake = &hook.Intake{Watch: w, Client: svc.client, Inspector: svc.inspector, Debounce: c.Debounce, Logger: logger}
+	intake := c.intake(svc, logger)
+
+	// Everything that can fail is set up before the first goroutine
+	// starts, so an error return leaves none behind.
+	front, err := c.openHTTP(svc, st, reg, intake, hookMetrics, logger)
+	if err != nil {
+		return err
 	}
-	errc := make(chan error, 2)
-	if c.Listen != "" {
-		mux := http.NewServeMux()
-		api := &api{rc: svc.rc, store: st, log: logger}
-		api.routes(mux)
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: svc.redisOpt, ReadOnly: false})
-		defer mon.Close()
-		mux.Handle("/monitor/", mon)
-		if intake != nil {
-			mux.Handle("/hooks/s3", &hook.Handler{Intake: intake, Token: c.hookToken, AuthOff: !c.HookAuth,
-				MaxBody: c.MaxBody, Metrics: hookMetrics, Logger: logger})
-		}
-		l, err := net.Listen("tcp", c.Listen)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", c.Listen, err)
-		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-		go func() { errc <- srv.Serve(l) }()
-		defer srv.Close()
-		logger.Info("http_listening", "addr", l.Addr().String(), "hook", intake != nil)
-	}
+	defer front.close()
+	var poller *hook.SQSPoller
 	if c.SQSQueue != "" {
-		client, err := hook.NewSQSClient(ctx, c.conn.Region)
-		if err != nil {
-			return fmt.Errorf("sqs client: %w", err)
+		if poller, err = c.sqsPoller(ctx, intake, hookMetrics, logger); err != nil {
+			return err
 		}
-		poller := &hook.SQSPoller{Client: client, QueueURL: c.SQSQueue, Handle: hook.MessageHandler(intake, hookMetrics, logger), Logger: logger}
-		go func() { errc <- poller.Run(ctx) }()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { <-gctx.Done(); return nil }) // serve until ctx ends, or a member fails
+	if front != nil {
+		serveHTTP(gctx, g, front.l, front.h)
+		logger.Info("http_listening", "addr", front.l.Addr().String(), "hook", c.Watch != "", "api_auth", c.APIAuth,
+			"monitor_write", c.MonitorWrite, "metrics_auth", c.MetricsAuth)
+	}
+	if poller != nil {
+		g.Go(func() error { return poller.Run(gctx) })
 		logger.Info("sqs_polling", "queue", c.SQSQueue)
 	}
 	if c.Watch != "" && c.jobConfig.plan("", "").Target.Kind == "files" {
 		logger.Warn("files_target", "detail", "runs started by uploads write their tables as JSONL files under --out on whichever machine runs their load tasks; use --target dynamodb (or --dynamodb-endpoint) on a cluster")
 	}
-	logger.Info("coordinator_serving", "redis", c.conn.Redis, "store", c.conn.Store, "workers", c.Workers, "watch", c.Watch)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("coordinator_failed", "err", err)
-			return err
-		}
+	logger.Info("coordinator_serving", "redis", c.conn.RedisDisplay(), "store", c.conn.Store, "workers", c.Workers, "watch", c.Watch)
+	if err := g.Wait(); err != nil && ctx.Err() == nil {
+		logger.Error("coordinator_failed", "err", err)
+		return err
 	}
 	logger.Info("coordinator_stopping")
 	return nil
+}
+
+// startSettler starts, with --watch, the server of the looks at the
+// watched location. They run apart from the pipeline server, whose one
+// slot a run holds for its whole length.
+func (c *serveConfig) startSettler(svc *services, st store.Store, logger *slog.Logger, stats *serveStats) error {
+	if c.Watch == "" {
+		return nil
+	}
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeSettle, &settler{job: &c.jobConfig, store: st, svc: svc, log: logger, runs: stats.started})
+	srv := asynq.NewServer(svc.redisOpt, asynq.Config{
+		Concurrency: 2, Queues: map[string]int{tasks.QueueHooks: 1}, Logger: handlers.AsynqLogger(logger),
+		LogLevel: asynq.WarnLevel, TaskCheckInterval: 200 * time.Millisecond,
+		RetryDelayFunc: handlers.RetryDelay,
+	})
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start hook server: %w", err)
+	}
+	svc.servers = append(svc.servers, srv)
+	return nil
+}
+
+// intake is where upload events go with --watch; nil without.
+func (c *serveConfig) intake(svc *services, logger *slog.Logger) *hook.Intake {
+	if c.Watch == "" {
+		return nil
+	}
+	w, _ := hook.ParseWatch(c.Watch) // validated
+	return &hook.Intake{Watch: w, Client: svc.client, Inspector: svc.inspector, Debounce: c.Debounce, Logger: logger}
+}
+
+// hookHandler is POST /hooks/s3 with --watch; nil without.
+func (c *serveConfig) hookHandler(intake *hook.Intake, m *hook.Metrics, logger *slog.Logger) http.Handler {
+	if intake == nil {
+		return nil
+	}
+	return &hook.Handler{Intake: intake, Token: c.hookToken, AuthOff: !c.HookAuth, MaxBody: c.MaxBody, Metrics: m, Logger: logger}
+}
+
+// httpFront is serve's HTTP side before it serves: the listener, the
+// handler, and the asynq web UI's Redis connections to close.
+type httpFront struct {
+	l   net.Listener
+	h   http.Handler
+	mon *asynqmon.HTTPHandler
+}
+
+// openHTTP builds the handler and listens on --listen; nil without
+// --listen.
+func (c *serveConfig) openHTTP(svc *services, st store.Store, reg *prometheus.Registry, intake *hook.Intake, m *hook.Metrics, logger *slog.Logger) (*httpFront, error) {
+	if c.Listen == "" {
+		return nil, nil
+	}
+	mon := c.monitor(svc.redisOpt)
+	h, err := c.httpHandler(&api{rc: svc.rc, store: st, log: logger}, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), mon,
+		c.hookHandler(intake, m, logger), logger)
+	if err != nil {
+		mon.Close()
+		return nil, err
+	}
+	l, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		mon.Close()
+		return nil, fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	return &httpFront{l: l, h: h, mon: mon}, nil
+}
+
+// monitor is the asynq web UI at /monitor/: read-only (its API refuses
+// every method but GET with 405) unless --monitor-write.
+func (c *serveConfig) monitor(opt asynq.RedisConnOpt) *asynqmon.HTTPHandler {
+	return asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: opt, ReadOnly: !c.MonitorWrite})
+}
+
+// close closes the listener (if Serve has not) and the web UI's Redis
+// connections; nil does nothing.
+func (f *httpFront) close() {
+	if f != nil {
+		f.l.Close()
+		f.mon.Close()
+	}
+}
+
+// httpHandler routes serve's HTTP paths. Open: GET /healthz, /hooks/s3
+// (which checks the hook token itself), the login form, and /metrics
+// unless --metrics-auth. Everything else — /runs, /runs/{id}, /monitor/
+// and unknown paths — needs the API token unless --api-auth=false.
+func (c *serveConfig) httpHandler(a *api, metrics, monitor, hookH http.Handler, logger *slog.Logger) (http.Handler, error) {
+	guard := func(h http.Handler) http.Handler { return h }
+	mux := http.NewServeMux()
+	if c.APIAuth {
+		auth, err := console.New(c.apiToken, "/monitor/", logger)
+		if err != nil {
+			return nil, err
+		}
+		auth.Routes(mux)
+		guard = auth.Require
+	} else {
+		logger.Warn("api_auth_off", "detail", "--api-auth=false: /runs and /monitor/ answer anyone who reaches "+c.Listen)
+	}
+	private := http.NewServeMux()
+	a.routes(private)
+	private.Handle("/monitor/", monitor)
+
+	mux.HandleFunc("GET /healthz", a.healthz)
+	if hookH != nil {
+		mux.Handle("/hooks/s3", hookH)
+	}
+	if c.MetricsAuth {
+		metrics = guard(metrics)
+	}
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/", guard(private))
+	return mux, nil
+}
+
+// serveHTTP serves h on l in g until gctx ends, then shuts the server
+// down (in g too, so g's Wait covers both).
+func serveHTTP(gctx context.Context, g *errgroup.Group, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	g.Go(func() error {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http on %s: %w", l.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			return srv.Close() // requests still running after 5 s are cut
+		}
+		return nil
+	})
+}
+
+// sqsPoller long-polls --sqs-queue-url for upload events.
+func (c *serveConfig) sqsPoller(ctx context.Context, intake *hook.Intake, m *hook.Metrics, logger *slog.Logger) (*hook.SQSPoller, error) {
+	client, err := hook.NewSQSClient(ctx, c.conn.Region)
+	if err != nil {
+		return nil, fmt.Errorf("sqs client: %w", err)
+	}
+	return &hook.SQSPoller{Client: client, QueueURL: c.SQSQueue, Handle: hook.MessageHandler(intake, m, logger), Logger: logger}, nil
 }
 
 // serveStats are the serve command's own Prometheus metrics.

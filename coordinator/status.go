@@ -50,7 +50,7 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	rc := conn.RedisClient()
 	defer rc.Close()
 	if err := rc.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("connect to redis at %s: %w", conn.Redis, err)
+		return fmt.Errorf("connect to redis at %s: %w", conn.RedisDisplay(), err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

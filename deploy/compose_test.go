@@ -28,7 +28,7 @@ import (
 // flag's default: the Redis password (shared/connect), the S3 endpoint
 // (shared/store, in s3EndpointEnv's order) and the AWS SDK's own.
 var directEnv = []string{
-	"BETTERREAD_REDIS_PASSWORD", "BETTERREAD_HOOK_TOKEN",
+	"BETTERREAD_REDIS_PASSWORD", "BETTERREAD_HOOK_TOKEN", "BETTERREAD_API_TOKEN",
 	"BETTERREAD_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	rc := c.Conn.RedisClient()
 	defer rc.Close()
 	if err := rc.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("connect to redis at %s: %w", c.Conn.Redis, err)
+		return fmt.Errorf("connect to redis at %s: %w", c.Conn.RedisDisplay(), err)
 	}
 	fetched := new(atomic.Int64)
 	client := asynq.NewClient(c.Conn.RedisOpt())
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("worker_started", "redis", c.Conn.Redis, "store", c.Conn.Store, "concurrency", c.Concurrency)
+	logger.Info("worker_started", "redis", c.Conn.RedisDisplay(), "store", c.Conn.Store, "concurrency", c.Concurrency)
 	<-ctx.Done()
 	// Stop taking new tasks, then wait for running ones; tasks that do not
 	// finish within the shutdown timeout go back to the queue.

@@ -41,6 +41,7 @@ export BETTERREAD_S3_ENDPOINT=http://127.0.0.1:$MINIO_PORT
 export AWS_ACCESS_KEY_ID=betterread
 export AWS_SECRET_ACCESS_KEY=$(cat "$DIR/minio.password")
 export AWS_REGION=us-east-1
+export BETTERREAD_API_TOKEN=$(cat "$DIR/api.token")
 EOV
 }
 
@@ -75,7 +76,8 @@ start)
   mkdir -p "$DIR/pids" "$DIR/logs" "$DIR/bin" "$DIR/minio" "$DIR/redis"
   [ -f "$PASSWORD_FILE" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$PASSWORD_FILE"
   [ -f "$DIR/minio.password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DIR/minio.password"
-  chmod 600 "$PASSWORD_FILE" "$DIR/minio.password"
+  [ -f "$DIR/api.token" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DIR/api.token"
+  chmod 600 "$PASSWORD_FILE" "$DIR/minio.password" "$DIR/api.token"
   log "building coordinator and worker into $DIR/bin"
   go build -o "$DIR/bin/coordinator" ./coordinator
   go build -o "$DIR/bin/worker" ./worker
@@ -93,7 +95,7 @@ start)
   for i in $(seq 1 "$N"); do
     start_bg "worker-$i" "$DIR/bin/worker" --log-format json
   done
-  log "up: redis 127.0.0.1:$REDIS_PORT, minio http://127.0.0.1:$MINIO_PORT (buckets blocks, uploads), coordinator (http://127.0.0.1:$HTTP_PORT/runs), $N workers"
+  log "up: redis 127.0.0.1:$REDIS_PORT, minio http://127.0.0.1:$MINIO_PORT (buckets blocks, uploads), coordinator (http://127.0.0.1:$HTTP_PORT/runs; API token in $DIR/api.token, also for the browser login), $N workers"
   log "run a job:  eval \"\$($0 env -d $DIR)\"; $DIR/bin/coordinator run --workers 0 --books testdata/tiny/Books.csv --ratings testdata/tiny/Ratings.csv --out out --min-books 10 --min-similarities 100"
   ;;
 env)

@@ -7,7 +7,6 @@ package connect
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"golang.org/x/time/rate"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/betterread/pipeline/shared/dynamo"
@@ -26,7 +24,7 @@ import (
 
 // Config is how to reach Redis, the block store and DynamoDB.
 type Config struct {
-	Redis         string // host:port; empty in `coordinator run` means the embedded in-process Redis
+	Redis         string // host:port, or a redis:// or rediss:// URL; empty in `coordinator run` means the embedded in-process Redis
 	RedisDB       int
 	RedisTLS      bool
 	redisPassword string // from BETTERREAD_REDIS_PASSWORD only
@@ -45,7 +43,7 @@ type Env func(string) string
 
 // RegisterFlags adds the connection flags, defaulting from env.
 func (c *Config) RegisterFlags(f *Flags) {
-	f.String(&c.Redis, "redis", "BETTERREAD_REDIS", "", "Redis address host:port; password from BETTERREAD_REDIS_PASSWORD")
+	f.Redacted(&c.Redis, "redis", "BETTERREAD_REDIS", "", "Redis address host:port (password from BETTERREAD_REDIS_PASSWORD), or redis://[user:password@]host:port[/db] (rediss:// for TLS)")
 	f.Int(&c.RedisDB, "redis-db", "BETTERREAD_REDIS_DB", 0, "Redis database number")
 	f.Bool(&c.RedisTLS, "redis-tls", "BETTERREAD_REDIS_TLS", false, "connect to Redis over TLS")
 	f.String(&c.Store, "store", "BETTERREAD_STORE", "", "block store: a directory or s3://bucket/prefix")
@@ -64,21 +62,10 @@ func (c *Config) Validate() error {
 	if c.RedisDB < 0 {
 		errs = append(errs, fmt.Errorf("redis db %d is negative", c.RedisDB))
 	}
-	return errors.Join(errs...)
-}
-
-// RedisOpt is asynq's connection option for the configured Redis.
-func (c *Config) RedisOpt() asynq.RedisClientOpt {
-	opt := asynq.RedisClientOpt{Addr: c.Redis, DB: c.RedisDB, Password: c.redisPassword}
-	if c.RedisTLS {
-		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if _, err := c.redisOpt(); err != nil {
+		errs = append(errs, err)
 	}
-	return opt
-}
-
-// RedisClient opens a go-redis client for run bookkeeping.
-func (c *Config) RedisClient() redis.UniversalClient {
-	return c.RedisOpt().MakeRedisClient().(redis.UniversalClient)
+	return errors.Join(errs...)
 }
 
 // OpenStore opens the block store.

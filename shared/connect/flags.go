@@ -34,6 +34,14 @@ func (f *Flags) String(p *string, name, env, def, usage string) {
 	f.FS.StringVar(p, name, *p, f.usage(usage, env))
 }
 
+// Redacted defines a string flag that may carry a password (an address
+// URL): usage output shows its default through Redact.
+func (f *Flags) Redacted(p *string, name, env, def, usage string) {
+	*p = def
+	f.parse(env, func(v string) error { *p = v; return nil })
+	f.FS.Var(redactedValue{p}, name, f.usage(usage, env))
+}
+
 // Int defines an int flag.
 func (f *Flags) Int(p *int, name, env string, def int, usage string) {
 	*p = def
