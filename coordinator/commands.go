@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/betterread/pipeline/shared/connect"
 )
@@ -31,10 +32,24 @@ func (e usageError) Unwrap() error { return e.error }
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.Is(err, errUsage) || errors.As(err, &u) {
+	var sig interrupted
+	switch {
+	case errors.As(err, &sig):
+		return 128 + int(sig.sig) // 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+	case errors.Is(err, errUsage) || errors.As(err, &u):
 		return 2
 	}
 	return 1
+}
+
+// interrupted is the cause of a command's cancellation by a signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string {
+	if name, ok := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[i.sig]; ok {
+		return "interrupted by " + name
+	}
+	return "interrupted by " + i.sig.String()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {

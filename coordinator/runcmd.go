@@ -78,10 +78,46 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	disp := newDisplay(stderr, c.Progress, runLog)
 	state, err := waitRun(ctx, svc, plan.Run, disp, runLog)
 	disp.finish()
+	if err != nil && ctx.Err() != nil {
+		return c.stopInterrupted(ctx, st, plan.Run, svc, stdout)
+	}
 	if err != nil {
 		return err
 	}
 	return c.finishRun(ctx, st, plan.Run, state, stdout)
+}
+
+// cancelWith is asynq middleware that cancels in-process tasks when ctx
+// ends, so that a signal stops them at once instead of after the server's
+// shutdown timeout; they are retried, and resume, later.
+func cancelWith(ctx context.Context) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(tctx context.Context, t *asynq.Task) error {
+			tctx, cancel := context.WithCancel(tctx)
+			defer cancel()
+			stop := context.AfterFunc(ctx, cancel)
+			defer stop()
+			return next.ProcessTask(tctx, t)
+		})
+	}
+}
+
+// interrupted ends a run cut short by a signal: the in-process runner
+// writes an "interrupted" report (copied to --out; a rerun resumes), and
+// the command fails with the signal as its cause.
+func (c *runConfig) stopInterrupted(ctx context.Context, st store.Store, run string, svc *services, stdout io.Writer) error {
+	cause := context.Cause(ctx)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 1500*time.Millisecond)
+	defer cancel()
+	svc.stopRunner()
+	var rep pipeline.Report
+	if err := runstore.Open(st, run).GetJSON(wctx, runstore.ReportDoc, &rep); err == nil {
+		if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
+			return errors.Join(err, cause)
+		}
+		rep.WriteSummary(stdout)
+	}
+	return fmt.Errorf("run %s stopped (rerun the same command to resume): %w", run, cause)
 }
 
 // parseRun reads and checks the flags of `coordinator run`; local paths
@@ -364,6 +400,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 			Name: handlers.ProcessName(),
 		}
 		mux := asynq.NewServeMux()
+		mux.Use(cancelWith(ctx))
 		handlers.Register(mux, deps)
 		srv := asynq.NewServer(opt, handlers.ServerConfig(workers, logger))
 		if err := srv.Start(mux); err != nil {
@@ -375,7 +412,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	runner := &pipeline.Runner{
 		Store: st, Client: svc.client, Inspector: svc.inspector, RedisOpt: opt, Redis: rc, Targets: targets,
 		Observer: runstate.RedisProgress{Client: rc}, Stats: stats, Logger: logger,
-		Name: "coordinator " + role + " " + handlers.ProcessName(),
+		Name: "coordinator " + role + " " + handlers.ProcessName(), Interrupt: ctx,
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypePipelineRun, runner)
@@ -405,12 +442,19 @@ func pipelineServerConfig(logger *slog.Logger) asynq.Config {
 }
 
 func (s *services) stop() {
-	for _, srv := range s.servers {
-		srv.Shutdown()
-	}
+	s.stopRunner()
 	s.client.Close()
 	s.inspector.Close()
 	s.rc.Close()
+}
+
+// stopRunner shuts this process's task servers down; their tasks, having
+// been cancelled, return at once and the runner saves its report.
+func (s *services) stopRunner() {
+	for i := len(s.servers) - 1; i >= 0; i-- { // the runner first, then its block workers
+		s.servers[i].Shutdown()
+	}
+	s.servers = nil
 }
 
 // enqueueRun puts the run's pipeline:run task on the queue. A task that

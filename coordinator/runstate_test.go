@@ -132,6 +132,11 @@ func TestRerunAfterStoreEmptied(t *testing.T) {
 			t.Errorf("attempt %+v: want a finished, succeeded CLI attempt", a)
 		}
 	}
+	status := testenv.Start(t, "status", clusterHowTo, c.env, c.coordinator, append([]string{"status", rep.RunID}, c.conn()...)...)
+	<-status.Done()
+	if out := status.Output(); status.ExitCode() != 0 || !strings.Contains(out, "attempts:") || strings.Count(out, " cli ") != 2 {
+		t.Errorf("coordinator status does not list both attempts (exit %d):\n%s", status.ExitCode(), out)
+	}
 	if st := rep.Stages["prepare"].Status; st != "succeeded" {
 		t.Errorf("prepare after the store was emptied: %s, want succeeded (computed again)", st)
 	}

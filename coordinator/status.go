@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/betterread/pipeline/shared/connect"
+	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/tasks"
 )
 
@@ -70,6 +71,7 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 		if p := d.Progress; p != nil && d.Report.Status == "running" {
 			fmt.Fprintf(stdout, "now: %s %s %d/%d\n", p.Stage, p.Step, p.Done, p.Total)
 		}
+		writeAttempts(stdout, d.Attempts)
 		return nil
 	}
 	list, err := listRuns(ctx, rc, st, n)
@@ -80,17 +82,35 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 		return enc.Encode(list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tSTAGE\tVERIFIED\tERROR")
+	fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tSTAGE\tVERIFIED\tATTEMPTS\tERROR")
 	for _, r := range list.Runs {
 		verified := "-"
 		if r.Verified != nil {
 			verified = fmt.Sprint(*r.Verified)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.Started.Format("2006-01-02 15:04:05"), r.Status, r.Stage, verified, r.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.RunID, r.Started.Format("2006-01-02 15:04:05"), r.Status, r.Stage, verified, len(r.Attempts), r.Error)
 	}
 	tw.Flush()
 	for _, w := range list.Watches {
 		fmt.Fprintf(stdout, "watch %s: %s (%s, %s)\n", w.Watch, w.State, w.Message, w.Updated.Format("2006-01-02 15:04:05"))
 	}
 	return nil
+}
+
+// writeAttempts lists a run's attempts, oldest first.
+func writeAttempts(w io.Writer, attempts []runstate.Attempt) {
+	if len(attempts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "attempts:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tTRIGGER\tSTARTED\tENDED\tSTATUS\tBY\tERROR")
+	for _, a := range attempts {
+		ended := "-"
+		if a.Ended != nil {
+			ended = a.Ended.Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Number, a.Trigger, a.Started.Format("2006-01-02 15:04:05"), ended, a.Status, a.Holder, a.Error)
+	}
+	tw.Flush()
 }

@@ -44,6 +44,11 @@ type Runner struct {
 	// LeaseTTL is how long a run's lease lives unrenewed; 0 means
 	// runstate.DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// Interrupt, when it ends, stops the run in progress at once (the
+	// process got SIGINT or SIGTERM): the report says "interrupted" and
+	// the run task is retried, resuming from the store. asynq would
+	// otherwise let the run go on until its shutdown timeout.
+	Interrupt context.Context
 }
 
 // Stats receive stage and run outcomes (the serve command's Prometheus
@@ -112,6 +117,10 @@ func (r *Runner) Run(ctx context.Context, id, trigger string) (*Report, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
+	if r.Interrupt != nil {
+		stop := context.AfterFunc(r.Interrupt, func() { cancel(context.Cause(r.Interrupt)) })
+		defer stop()
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { lease.Keep(ctx, cancel) })
 	defer func() {
@@ -282,7 +291,7 @@ func (x *run) finish(ctx context.Context, err error) {
 	case err == nil:
 		x.rep.Status = "succeeded"
 		x.log.Info("run_succeeded", "seconds", now.Sub(x.rep.Started).Seconds())
-	case errors.Is(err, context.Canceled) && !errors.Is(context.Cause(ctx), runstate.ErrLeaseLost):
+	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), runstate.ErrLeaseLost):
 		x.rep.Status, x.rep.Error = "interrupted", err.Error()
 		x.log.Warn("run_interrupted", "err", err)
 	default:
