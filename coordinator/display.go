@@ -36,7 +36,7 @@ func newDisplay(w io.Writer, mode string, logger *slog.Logger) *display {
 }
 
 func (d *display) update(p runstate.Progress) {
-	changed := p.Stage != d.last.Stage || p.Step != d.last.Step
+	changed := p.Stage != d.last.Stage || p.Step != d.last.Step || p.Warning != d.last.Warning
 	same := !changed && p.Done == d.last.Done && p.Total == d.last.Total
 	d.last = p
 	switch d.mode {
@@ -48,6 +48,11 @@ func (d *display) update(p runstate.Progress) {
 			return
 		}
 		d.lastLog = time.Now()
+		if p.Warning != "" {
+			d.logger.Warn("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total,
+				"elapsed_s", round(time.Since(p.Started).Seconds()), "warning", p.Warning)
+			return
+		}
 		d.logger.Info("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total,
 			"elapsed_s", round(time.Since(p.Started).Seconds()), "eta_s", round(eta(p).Seconds()))
 	}
@@ -73,6 +78,9 @@ func line(p runstate.Progress) string {
 	fmt.Fprintf(&b, "  %s", time.Since(p.Started).Round(100*time.Millisecond))
 	if e := eta(p); e > 0 {
 		fmt.Fprintf(&b, "  ETA %s", e.Round(time.Second))
+	}
+	if p.Warning != "" {
+		fmt.Fprintf(&b, "  ! %s", p.Warning)
 	}
 	return b.String()
 }

@@ -66,8 +66,16 @@ func TestFreshOnLiveRun(t *testing.T) {
 	if !strings.Contains(outp, "is live: held by coordinator run") || !strings.Contains(outp, "--fresh") {
 		t.Errorf("--fresh's error does not name the live run and its holder:\n%s", tail(outp, 2000))
 	}
+	// No silent waits: with no worker the run says so within ~10 s.
+	pr := c.waitFor(first, "the no-worker warning", func(p runstate.Progress) bool { return p.Warning != "" })
+	if !strings.Contains(pr.Warning, "no live worker") {
+		t.Errorf("warning %q does not say no worker serves the queue", pr.Warning)
+	}
 	c.startWorker("worker-a")
 	wait(t, first, 3*time.Minute)
+	if !strings.Contains(first.Output(), "no_workers") {
+		t.Error("the no-worker warning is not in the run's log")
+	}
 	sameTables(t, ref, out)
 }
 

@@ -70,6 +70,9 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 		d.Report.WriteSummary(stdout)
 		if p := d.Progress; p != nil && d.Report.Status == "running" {
 			fmt.Fprintf(stdout, "now: %s %s %d/%d\n", p.Stage, p.Step, p.Done, p.Total)
+			if p.Warning != "" {
+				fmt.Fprintf(stdout, "warning: %s\n", p.Warning)
+			}
 		}
 		writeAttempts(stdout, d.Attempts)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -93,7 +94,7 @@ func (x *run) waitBlocks(ctx context.Context, prefix string, total int, missing 
 	progress(total-len(missing), total)
 	interval := pollMin
 	lastRedis := time.Now()
-	suspect := map[string]int{} // completed in Redis but output not seen yet
+	w := &watch{began: time.Now(), suspect: map[string]int{}, backups: map[string]string{}, active: map[string]time.Time{}}
 	for len(missing) > 0 {
 		select {
 		case <-ctx.Done():
@@ -108,7 +109,9 @@ func (x *run) waitBlocks(ctx context.Context, prefix string, total int, missing 
 		for _, bt := range missing {
 			if !have[bt.key] {
 				still = append(still, bt)
+				continue
 			}
+			x.blockDone(bt, w, t)
 		}
 		if len(still) < len(missing) {
 			progress(total-len(still), total)
@@ -121,18 +124,64 @@ func (x *run) waitBlocks(ctx context.Context, prefix string, total int, missing 
 			continue
 		}
 		lastRedis = time.Now()
-		if err := x.checkRedis(ctx, missing, suspect, t); err != nil {
+		if err := x.checkRedis(ctx, missing, w, t); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// watch is what a barrier keeps while it waits: when it began, how long
+// finished blocks took, the backups it started, and since when no worker
+// serves the blocks queue.
+type watch struct {
+	began     time.Time
+	durations []time.Duration
+	suspect   map[string]int       // completed in Redis but output not seen yet
+	backups   map[string]string    // task id → its backup's id
+	active    map[string]time.Time // task id → when this barrier first saw it active
+	noWorkers time.Time            // zero while some worker serves the blocks queue
+}
+
+// Backup timing: a block task held by a worker that no longer heartbeats
+// (dead, or hung and so not renewing its server info, which asynq writes
+// every 5 s and expires after 10 s: a task active for longer than
+// orphanAfter that no live server lists is held by such a worker), or
+// running longer than both backupFactor × the phase's
+// median and backupMin, gets a copy under another task id. Outputs are
+// deterministic and written atomically: the first copy to finish wins and
+// the other rewrites the same bytes.
+const (
+	backupFactor = 3
+	backupMin    = 10 * time.Second
+	orphanAfter  = 11 * time.Second
+	// noWorkerWarn is how long no live worker may serve the blocks queue
+	// before the run says so.
+	noWorkerWarn = 10 * time.Second
+)
+
+// blockDone records a block whose output appeared, and whether its backup
+// finished first.
+func (x *run) blockDone(bt blockTask, w *watch, t *Tasks) {
+	w.durations = append(w.durations, time.Since(w.began))
+	backup, ok := w.backups[bt.id]
+	if !ok {
+		return
+	}
+	if info, err := x.Inspector.GetTaskInfo(tasks.QueueBlocks, backup); err == nil && info.State == asynq.TaskStateCompleted {
+		if orig, err := x.Inspector.GetTaskInfo(tasks.QueueBlocks, bt.id); err != nil || orig.State != asynq.TaskStateCompleted {
+			t.BackupWon++
+		}
+	}
+}
+
 // checkRedis asks Redis about each missing block's task: one Redis lost is
 // enqueued again, one archived fails the barrier, one completed twice in a
-// row without its output runs again.
-func (x *run) checkRedis(ctx context.Context, missing []blockTask, suspect map[string]int, t *Tasks) error {
+// row without its output runs again, one held by a worker that is gone or
+// stuck gets a backup copy.
+func (x *run) checkRedis(ctx context.Context, missing []blockTask, w *watch, t *Tasks) error {
 	r := x.Runner
+	held := x.heldTasks(w)
 	for _, bt := range missing {
 		info, err := r.Inspector.GetTaskInfo(tasks.QueueBlocks, bt.id)
 		switch {
@@ -154,20 +203,98 @@ func (x *run) checkRedis(ctx context.Context, missing []blockTask, suspect map[s
 		case info.State == asynq.TaskStateCompleted:
 			// The store may lag behind Redis by a poll; twice in a row
 			// means the output is really missing (removed as corrupt).
-			suspect[bt.id]++
-			if suspect[bt.id] >= 2 {
+			w.suspect[bt.id]++
+			if w.suspect[bt.id] >= 2 {
 				if err := r.deleteTask(bt.id); err != nil {
 					return err
 				}
 				if err := r.enqueue(ctx, bt.task, bt.opts...); err != nil {
 					return err
 				}
-				delete(suspect, bt.id)
+				delete(w.suspect, bt.id)
 				t.Requeued++
+			}
+		case info.State == asynq.TaskStateActive && held != nil:
+			if err := x.maybeBackup(ctx, bt, held, w, t); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// heldTasks maps the block tasks live workers are running to when they
+// started; nil if Redis could not say. It also warns when no live worker
+// serves the blocks queue.
+func (x *run) heldTasks(w *watch) map[string]time.Time {
+	servers, err := x.Inspector.Servers()
+	if err != nil {
+		x.log.Warn("servers_unavailable", "err", err)
+		return nil
+	}
+	held := map[string]time.Time{}
+	serving := false
+	for _, s := range servers {
+		if _, ok := s.Queues[tasks.QueueBlocks]; ok {
+			serving = true
+		}
+		for _, wk := range s.ActiveWorkers {
+			held[wk.TaskID] = wk.Started
+		}
+	}
+	switch {
+	case serving:
+		if !w.noWorkers.IsZero() {
+			x.log.Info("workers_back", "after_s", time.Since(w.noWorkers).Seconds())
+			x.warn("")
+		}
+		w.noWorkers = time.Time{}
+	case w.noWorkers.IsZero():
+		w.noWorkers = time.Now()
+	case time.Since(w.noWorkers) >= noWorkerWarn:
+		msg := fmt.Sprintf("no live worker has served the %s queue for %.0f s: start workers (worker --redis … --store …)", tasks.QueueBlocks, time.Since(w.noWorkers).Seconds())
+		x.log.Warn("no_workers", "queue", tasks.QueueBlocks, "seconds", time.Since(w.noWorkers).Seconds())
+		x.warn(msg)
+	}
+	return held
+}
+
+// maybeBackup starts a backup copy of an active block task whose worker
+// is gone or which runs far longer than its phase's median.
+func (x *run) maybeBackup(ctx context.Context, bt blockTask, held map[string]time.Time, w *watch, t *Tasks) error {
+	if _, ok := w.backups[bt.id]; ok {
+		return nil
+	}
+	seen, ok := w.active[bt.id]
+	if !ok {
+		w.active[bt.id] = time.Now()
+		return nil
+	}
+	started, alive := held[bt.id]
+	reason := ""
+	switch {
+	case !alive && time.Since(seen) > orphanAfter:
+		reason = "its worker stopped heartbeating"
+	case alive && len(w.durations) > 0 && time.Since(started) > max(backupFactor*median(w.durations), backupMin):
+		reason = fmt.Sprintf("running %.0f s, over %d× the phase's median", time.Since(started).Seconds(), backupFactor)
+	default:
+		return nil
+	}
+	id := bt.id + ":backup"
+	opts := append(slices.Clone(bt.opts), asynq.TaskID(id))
+	if err := x.enqueue(ctx, bt.task, opts...); err != nil {
+		return err
+	}
+	w.backups[bt.id] = id
+	t.Speculated++
+	x.log.Warn("task_backup", "task_id", bt.id, "backup_id", id, "reason", reason)
+	return nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // deleteTask removes a finished block task so its id can be enqueued again.

@@ -131,6 +131,11 @@ type Tasks struct {
 	// Recomputed counts blocks of this stage found corrupt (checksum or
 	// shape) by a reader and computed again.
 	Recomputed int64 `json:"recomputed,omitempty"`
+	// Speculated counts backup copies started for tasks held by a worker
+	// that stopped heartbeating or running far over the phase's median;
+	// BackupWon those whose backup finished first.
+	Speculated int64 `json:"speculated,omitempty"`
+	BackupWon  int64 `json:"backup_won,omitempty"`
 }
 
 // Sample shows the nearest books of the most-rated catalogue book.
@@ -196,7 +201,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		p("tasks:")
 		for _, s := range []string{"train", "similarity", "load"} {
 			if t, ok := r.Tasks[s]; ok {
-				p(" %s %d blocks, %d run, %d retried, %d resumed, %d recomputed;", s, t.Blocks, t.Run, t.Retried, t.Resumed, t.Recomputed)
+				p(" %s %d blocks, %d run, %d retried, %d resumed, %d recomputed, %d backups (%d won);", s, t.Blocks, t.Run, t.Retried, t.Resumed, t.Recomputed, t.Speculated, t.BackupWon)
 			}
 		}
 		p("\n")

@@ -97,6 +97,10 @@ type run struct {
 	start  time.Time
 	layout tasks.Layout
 	phases []phaseTime
+	// last is the progress last published; warning, when set, rides on
+	// every update until cleared.
+	last    runstate.Progress
+	warning string
 }
 
 // Run carries out the run whose plan is stored, and returns its report
@@ -263,13 +267,27 @@ func (x *run) observe(ctx context.Context, step string, done, total int, stepSta
 }
 
 func (x *run) observeFraction(ctx context.Context, step string, done, total int, stepStart time.Time, fraction float64) {
-	if x.Observer == nil {
+	x.last = runstate.Progress{
+		Run: x.plan.Run, Stage: x.stage, Step: step, Done: done, Total: total, Fraction: fraction,
+		Started: x.start, StepStart: stepStart, Status: x.rep.Status, Updated: time.Now(), Warning: x.warning,
+	}
+	if x.Observer != nil {
+		x.Observer.Observe(ctx, x.last)
+	}
+}
+
+// warn sets (or, with "", clears) the warning shown with the run's
+// progress, and publishes it at once: a run that waits makes no progress
+// that would carry it.
+func (x *run) warn(msg string) {
+	if msg == x.warning {
 		return
 	}
-	x.Observer.Observe(ctx, runstate.Progress{
-		Run: x.plan.Run, Stage: x.stage, Step: step, Done: done, Total: total, Fraction: fraction,
-		Started: x.start, StepStart: stepStart, Status: x.rep.Status, Updated: time.Now(),
-	})
+	x.warning = msg
+	x.last.Warning, x.last.Updated = msg, time.Now()
+	if x.Observer != nil && x.last.Run != "" {
+		x.Observer.Observe(context.Background(), x.last)
+	}
 }
 
 // save stores the report as it stands; a failure to save is logged, the

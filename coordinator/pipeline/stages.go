@@ -128,6 +128,8 @@ func addTasks(a, b Tasks) Tasks {
 	a.Enqueued += b.Enqueued
 	a.Resumed += b.Resumed
 	a.Requeued += b.Requeued
+	a.Speculated += b.Speculated
+	a.BackupWon += b.BackupWon
 	return a
 }
 

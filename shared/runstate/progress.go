@@ -23,7 +23,9 @@ type Progress struct {
 	Started   time.Time `json:"started"`    // when the stage started
 	StepStart time.Time `json:"step_start"` // when the step started
 	Status    string    `json:"status"`     // running, succeeded, failed
-	Updated   time.Time `json:"updated"`
+	// Warning says why the run is not moving (no live worker), if it is not.
+	Warning string    `json:"warning,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // Observer receives progress updates.
