@@ -32,8 +32,9 @@ import (
 // byte-identical to an undisturbed embedded run of the same job.
 //
 // A task held by a killed process stays "active" in Redis until asynq's
-// lease on it expires (30 s) and a recoverer notices (it looks every
-// minute), so each kill costs the run up to about 90 s.
+// lease on it expires; the coordinator does not wait for that: once the
+// killed worker's heartbeat has expired (10 s) its tasks get backup
+// copies, so each kill costs the run about 11 s.
 
 const clusterHowTo = "the cluster tests build ./coordinator and ./worker with `go build` and need redis-server and MinIO: run ./deploy/local/test-deps.sh"
 

@@ -54,6 +54,9 @@ type runConfig struct {
 	LogFormat string
 	LogLevel  string
 	Progress  string
+	// RedisTimeout is how long Redis may stay unreachable before the run
+	// fails.
+	RedisTimeout time.Duration
 
 	envErrs []error
 }
@@ -68,6 +71,7 @@ func (c *runConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f.String(&c.LogFormat, "log-format", "BETTERREAD_LOG_FORMAT", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	f.String(&c.Progress, "progress", "BETTERREAD_PROGRESS", "auto", "progress display: auto (a live line on a terminal, log lines otherwise), bar, log or off")
+	f.Duration(&c.RedisTimeout, "redis-timeout", "BETTERREAD_REDIS_TIMEOUT", 2*time.Minute, "fail the run when Redis stays unreachable this long")
 	c.conn.RegisterFlags(f)
 	c.envErrs = f.Errs
 }
@@ -109,6 +113,9 @@ func (c *runConfig) validate() error {
 	errs = append(errs, c.validateJob()...)
 	if c.Workers < 0 {
 		errs = append(errs, fmt.Errorf("--workers %d is negative", c.Workers))
+	}
+	if c.RedisTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--redis-timeout %v must be positive", c.RedisTimeout))
 	}
 	if c.Workers == 0 && c.conn.Redis == "" {
 		errs = append(errs, errors.New("--workers 0 needs --redis: with the embedded Redis no other process can do the block work"))

@@ -45,6 +45,7 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err != nil {
 		return err
 	}
+	connect.LogRedisTo(logger)
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
@@ -65,8 +66,11 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 		return err
 	}
 	// The services get the plain logger: the pipeline runner adds run_id
-	// to its own lines, as it serves any run.
+	// to its own lines, as it serves any run. They stop with ctx: on a
+	// signal, or when Redis is gone for good.
 	runLog := logger.With("run_id", plan.Run)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	svc, err := startServices(ctx, &c.conn, st, c.Workers, "run", logger, nil)
 	if err != nil {
 		return err
@@ -76,8 +80,11 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 		return err
 	}
 	disp := newDisplay(stderr, c.Progress, runLog)
-	state, err := waitRun(ctx, svc, plan.Run, disp, runLog)
+	state, err := waitRun(ctx, svc, plan.Run, c.RedisTimeout, disp, runLog)
 	disp.finish()
+	if errors.Is(err, errRedisGone) {
+		cancel(err)
+	}
 	if err != nil && ctx.Err() != nil {
 		return c.stopInterrupted(ctx, st, plan.Run, svc, stdout)
 	}
@@ -102,21 +109,32 @@ func cancelWith(ctx context.Context) asynq.MiddlewareFunc {
 	}
 }
 
-// interrupted ends a run cut short by a signal: the in-process runner
-// writes an "interrupted" report (copied to --out; a rerun resumes), and
-// the command fails with the signal as its cause.
+// stopInterrupted ends a run cut short by a signal, or by Redis gone for
+// good: the in-process runner writes its report (copied to --out, marked
+// failed when Redis is the cause; a rerun resumes), and the command fails
+// with the cause.
 func (c *runConfig) stopInterrupted(ctx context.Context, st store.Store, run string, svc *services, stdout io.Writer) error {
 	cause := context.Cause(ctx)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 1500*time.Millisecond)
-	defer cancel()
 	svc.stopRunner()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	var rep pipeline.Report
-	if err := runstore.Open(st, run).GetJSON(wctx, runstore.ReportDoc, &rep); err == nil {
-		if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
-			return errors.Join(err, cause)
-		}
-		rep.WriteSummary(stdout)
+	if err := runstore.Open(st, run).GetJSON(rctx, runstore.ReportDoc, &rep); err != nil {
+		// Nothing stored yet (or the store is gone too): a report that
+		// still says which run and why.
+		rep = pipeline.Report{RunID: run, Started: time.Now().UTC(), Inputs: pipeline.Inputs{Books: c.Books, Ratings: c.Ratings}}
 	}
+	if errors.Is(cause, errRedisGone) || rep.Status == "running" || rep.Status == "" {
+		now := time.Now().UTC()
+		rep.Status, rep.Error, rep.Finished = "failed", cause.Error(), &now
+		if _, ok := cause.(interrupted); ok {
+			rep.Status = "interrupted"
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(c.Out, "report.json"), &rep); err != nil {
+		return errors.Join(err, cause)
+	}
+	rep.WriteSummary(stdout)
 	return fmt.Errorf("run %s stopped (rerun the same command to resume): %w", run, cause)
 }
 
@@ -432,7 +450,7 @@ func pipelineServerConfig(logger *slog.Logger) asynq.Config {
 		Concurrency:       1,
 		Queues:            map[string]int{tasks.QueuePipeline: 1},
 		TaskCheckInterval: 50 * time.Millisecond,
-		Logger:            handlers.AsynqLogger(logger),
+		Logger:            connect.AsynqLogger(logger),
 		LogLevel:          asynq.WarnLevel,
 		ShutdownTimeout:   10 * time.Second,
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
@@ -506,8 +524,9 @@ func (s *services) enqueueRun(ctx context.Context, run, trigger string, log *slo
 // feeding the display from the progress the runner publishes in Redis. If
 // Redis loses the task (restarted without its data), it is enqueued
 // again: the run resumes from the store.
-func waitRun(ctx context.Context, svc *services, run string, disp *display, log *slog.Logger) (asynq.TaskState, error) {
+func waitRun(ctx context.Context, svc *services, run string, redisTimeout time.Duration, disp *display, log *slog.Logger) (asynq.TaskState, error) {
 	id := "run:" + run
+	var failing time.Time // since when Redis does not answer
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -528,7 +547,18 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display, log 
 			continue
 		}
 		if err != nil {
+			if failing.IsZero() {
+				failing = time.Now()
+				log.Warn("redis_unreachable", "err", err, "gives_up_after", redisTimeout.String())
+			}
+			if time.Since(failing) >= redisTimeout {
+				return 0, fmt.Errorf("redis at %s unreachable for %v (--redis-timeout): %w: %w", svc.conn.RedisDisplay(), redisTimeout, err, errRedisGone)
+			}
 			continue
+		}
+		if !failing.IsZero() {
+			log.Info("redis_reachable", "after_s", time.Since(failing).Seconds())
+			failing = time.Time{}
 		}
 		switch info.State {
 		case asynq.TaskStateCompleted, asynq.TaskStateArchived:
@@ -536,6 +566,9 @@ func waitRun(ctx context.Context, svc *services, run string, disp *display, log 
 		}
 	}
 }
+
+// errRedisGone is Redis unreachable for longer than --redis-timeout.
+var errRedisGone = errors.New("redis gone")
 
 func writeFileAtomic(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")

@@ -155,6 +155,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	if err != nil {
 		return err
 	}
+	connect.LogRedisTo(logger)
 	st, err := c.conn.OpenStore(ctx)
 	if err != nil {
 		return fmt.Errorf("open block store: %w", err)
@@ -221,7 +222,7 @@ func (c *serveConfig) startSettler(svc *services, st store.Store, logger *slog.L
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeSettle, &settler{job: &c.jobConfig, store: st, svc: svc, log: logger, runs: stats.started})
 	srv := asynq.NewServer(svc.redisOpt, asynq.Config{
-		Concurrency: 2, Queues: map[string]int{tasks.QueueHooks: 1}, Logger: handlers.AsynqLogger(logger),
+		Concurrency: 2, Queues: map[string]int{tasks.QueueHooks: 1}, Logger: connect.AsynqLogger(logger),
 		LogLevel: asynq.WarnLevel, TaskCheckInterval: 200 * time.Millisecond,
 		RetryDelayFunc: handlers.RetryDelay,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/betterread/pipeline/internal/testenv"
 	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/tasks"
 )
@@ -106,4 +107,43 @@ func (c *cluster) unfinished(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRedisGoneForGood: with Redis gone for good, `coordinator run` fails
+// after --redis-timeout with a message saying so, and writes its report.
+// Before, it logged "connection refused" several times a second, forever.
+func TestRedisGoneForGood(t *testing.T) {
+	args, _ := referenceRun(t, 20)
+	c := newCluster(t)
+	c.store = t.TempDir()
+	out := t.TempDir()
+	run := testenv.Start(t, "coordinator", clusterHowTo, c.env, c.coordinator,
+		append(append([]string{"run", "--workers", "1", "--progress", "log", "--log-format", "json", "--redis-timeout", "3s",
+			"--out", out, "--block-rows", "16"}, c.conn()...), args...)...)
+	c.waitFor(run, "the ALS stage", inTrain(1))
+	c.redis.Kill()
+	select {
+	case <-run.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("run still going 2 min after Redis went away (--redis-timeout 3s):\n%s", tail(run.Output(), 3000))
+	}
+	if code := run.ExitCode(); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, tail(run.Output(), 3000))
+	}
+	if !strings.Contains(run.Output(), "unreachable for 3s") {
+		t.Errorf("the error does not say Redis was unreachable:\n%s", tail(run.Output(), 3000))
+	}
+	rep := readReport(t, out)
+	if rep.Status != "failed" || !strings.Contains(rep.Error, "unreachable") {
+		t.Errorf("report: status %q, error %q; want failed, naming Redis", rep.Status, rep.Error)
+	}
+	var refused []string
+	for _, l := range strings.Split(run.Output(), "\n") {
+		if strings.Contains(l, "connection refused") {
+			refused = append(refused, l)
+		}
+	}
+	if len(refused) > 40 {
+		t.Errorf("%d lines about the refused connection: the log repeats itself, e.g.\n%s", len(refused), strings.Join(refused[len(refused)-10:], "\n"))
+	}
 }

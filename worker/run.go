@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	connect.LogRedisTo(logger)
 	st, err := c.Conn.OpenStore(ctx)
 	if err != nil {
 		return fmt.Errorf("open block store: %w", err)

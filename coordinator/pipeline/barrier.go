@@ -197,7 +197,9 @@ func (x *run) checkRedis(ctx context.Context, missing []blockTask, w *watch, t *
 			t.Requeued++
 			r.Logger.Warn("task_requeued", "task_id", bt.id, "reason", "not in redis")
 		case err != nil:
+			// Redis is unwell: one line, and the rest wait for the next look.
 			r.Logger.Warn("task_inspect_failed", "task_id", bt.id, "err", err)
+			return nil
 		case info.State == asynq.TaskStateArchived:
 			return fmt.Errorf("task %s failed after %d retries: %s: %w", bt.id, info.Retried, info.LastErr, errBlockFailed)
 		case info.State == asynq.TaskStateCompleted:

@@ -3,10 +3,11 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/betterread/pipeline/shared/connect"
 
 	"github.com/hibiken/asynq"
 
@@ -32,7 +33,7 @@ func ServerConfig(concurrency int, logger *slog.Logger) asynq.Config {
 		Concurrency:       concurrency,
 		Queues:            map[string]int{tasks.QueueBlocks: 1},
 		TaskCheckInterval: TaskCheckInterval,
-		Logger:            AsynqLogger(logger),
+		Logger:            connect.AsynqLogger(logger),
 		LogLevel:          asynq.WarnLevel,
 		ShutdownTimeout:   20 * time.Second,
 		RetryDelayFunc:    RetryDelay,
@@ -56,17 +57,6 @@ func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 	}
 	return d + rand.N(d/2+1)
 }
-
-// AsynqLogger adapts a slog.Logger to asynq's printf-style Logger.
-func AsynqLogger(l *slog.Logger) asynq.Logger { return asynqLogger{l.With("component", "asynq")} }
-
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 
 // Phase names the barrier a block task belongs to, as the coordinator's
 // report does: "train:003:items", "similarity" or "load"; "" for a
