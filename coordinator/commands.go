@@ -95,3 +95,26 @@ func parseError(err error) error {
 	}
 	return fmt.Errorf("%v: %w", err, errUsage)
 }
+
+// parseConfig parses a command's flags and validates the configuration,
+// reporting every problem at once.
+// After -h (usage printed) it returns errHelped, which the command turns
+// into success.
+func parseConfig(fs *flag.FlagSet, args []string, validate func() error) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelped
+		}
+		return parseError(err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	if err := validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	return nil
+}
+
+// errHelped is -h: the usage was printed, as asked.
+var errHelped = errors.New("usage printed")

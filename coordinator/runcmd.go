@@ -38,6 +38,9 @@ var dynamoDBOptions []func(*dynamodb.Options)
 
 func runCommand(ctx context.Context, args []string, env connect.Env, stdout, stderr io.Writer) error {
 	c, err := parseRun(args, env, stderr)
+	if errors.Is(err, errHelped) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -146,14 +149,8 @@ func parseRun(args []string, env connect.Env, stderr io.Writer) (*runConfig, err
 	fs.SetOutput(stderr)
 	c := &runConfig{}
 	c.register(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return nil, parseError(err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
+	if err := parseConfig(fs, args, c.validate); err != nil {
+		return nil, err
 	}
 	for _, p := range []*string{&c.Books, &c.Ratings, &c.Out} {
 		if err := absPath(p); err != nil {

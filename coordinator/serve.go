@@ -121,21 +121,14 @@ func (c *serveConfig) validateHTTP() []error {
 	return errs
 }
 
-// parseServe reads serve's flags and environment; nil without an error
-// means -h was asked for (and printed).
+// parseServe reads serve's flags and environment (errHelped after -h).
 func parseServe(args []string, env connect.Env, stderr io.Writer) (*serveConfig, error) {
 	fs := flag.NewFlagSet("coordinator serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := new(serveConfig)
 	c.register(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return nil, parseError(err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
+	if err := parseConfig(fs, args, c.validate); err != nil {
+		return nil, err
 	}
 	c.conn.DynamoDBOptions = dynamoDBOptions
 	return c, nil
@@ -148,7 +141,10 @@ func parseServe(args []string, env connect.Env, stderr io.Writer) (*serveConfig,
 // before returning.
 func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io.Writer) error {
 	c, err := parseServe(args, env, stderr)
-	if c == nil {
+	if errors.Is(err, errHelped) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
