@@ -87,9 +87,18 @@ func TestRelativePathsWithServe(t *testing.T) {
 	args, ref := referenceRun(t, 3)
 	books, ratings := args[1], args[3]
 	c := newCluster(t)
-	c.startWorker("worker-a")
-	serve := testenv.StartIn(t, t.TempDir(), "serve", clusterHowTo, c.env, c.coordinator,
-		append([]string{"serve", "--listen", "", "--log-format", "json"}, c.conn()...)...)
+	w := c.startWorker("worker-a")
+	// serve and the runs name Redis by a redis:// URL with the password in
+	// it (no BETTERREAD_REDIS_PASSWORD): it must appear in no output.
+	var env []string
+	for _, kv := range c.env {
+		if !strings.HasPrefix(kv, "BETTERREAD_REDIS_PASSWORD=") {
+			env = append(env, kv)
+		}
+	}
+	conn := []string{"--redis", "redis://:" + c.password + "@" + c.redis.Addr + "/0", "--store", c.store}
+	serve := testenv.StartIn(t, t.TempDir(), "serve", clusterHowTo, env, c.coordinator,
+		append([]string{"serve", "--listen", "", "--log-format", "json"}, conn...)...)
 	work := t.TempDir()
 	for _, f := range []string{books, ratings} {
 		data, err := os.ReadFile(f)
@@ -103,11 +112,12 @@ func TestRelativePathsWithServe(t *testing.T) {
 	job := slices.Clone(args[4:])
 	for i := range 3 {
 		out := "out" + string(rune('a'+i))
-		run := testenv.StartIn(t, work, "run-"+out, clusterHowTo, c.env, c.coordinator,
+		run := testenv.StartIn(t, work, "run-"+out, clusterHowTo, env, c.coordinator,
 			append(append([]string{"run", "--workers", "0", "--progress", "log", "--log-format", "json",
-				"--books", filepath.Base(books), "--ratings", filepath.Base(ratings), "--out", out, "--block-rows", "64"}, c.conn()...), job...)...)
+				"--books", filepath.Base(books), "--ratings", filepath.Base(ratings), "--out", out, "--block-rows", "64"}, conn...), job...)...)
 		wait(t, run, 3*time.Minute)
 		sameTables(t, ref, filepath.Join(work, out))
+		c.checkNoSecrets([]*testenv.Process{run, serve, w}, filepath.Join(work, out))
 	}
 	if serve.Exited() {
 		t.Fatalf("serve exited:\n%s", serve.Output())
