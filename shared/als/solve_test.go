@@ -329,10 +329,10 @@ func BenchmarkSolveBlock(b *testing.B) {
 // ratings fall into groups of four.
 func TestAccumulate4(t *testing.T) {
 	t.Parallel()
-	rng := newRand(4)
 	for _, k := range []int{1, 2, 3, 7, 10, 16} {
 		t.Run(fmt.Sprintf("k=%d", k), func(t *testing.T) {
 			t.Parallel()
+			rng := newRand(uint64(4 + k)) // one per subtest: they run in parallel
 			y := make([]float64, 4*k)
 			for i := range y {
 				y[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(8)-4))
