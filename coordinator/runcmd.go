@@ -297,7 +297,7 @@ func hashInput(ctx context.Context, h io.Writer, url string) error {
 // carrying it out — is joined when the plan is the same, never rewritten:
 // --fresh or another plan for it is refused, naming the holder.
 func (s *services) startRun(ctx context.Context, st store.Store, plan tasks.Plan, fresh bool, trigger string, log *slog.Logger) error {
-	written, err := claimPlan(ctx, s.rc, st, plan, fresh, log)
+	written, err := claimPlan(ctx, s.rc, st, plan, fresh, s.name, log)
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ var errRunLive = errors.New("run is live")
 // another block layout — or --fresh discards the run's stored outputs
 // and starts it over, but only under the run's lease: while another
 // process holds it, nothing is rewritten or deleted.
-func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p tasks.Plan, fresh bool, log *slog.Logger) (written bool, err error) {
+func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p tasks.Plan, fresh bool, holder string, log *slog.Logger) (written bool, err error) {
 	rs := runstore.Open(st, p.Run)
 	same, err := rs.Has(ctx, runstore.PlanDoc)
 	if err != nil {
@@ -335,7 +335,7 @@ func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p 
 		stored, _, err := rs.Plan(ctx)
 		same = err == nil && samePlan(stored, p)
 	}
-	lease, err := runstate.Acquire(ctx, rc, p.Run, "coordinator run "+handlers.ProcessName(), 0)
+	lease, err := runstate.Acquire(ctx, rc, p.Run, holder, 0)
 	var held *runstate.HeldError
 	switch {
 	case errors.As(err, &held) && same && !fresh:
@@ -396,6 +396,7 @@ type services struct {
 	redisOpt  asynq.RedisClientOpt
 	rc        redis.UniversalClient
 	conn      *connect.Config
+	name      string // "coordinator run host:pid": holder of the leases it takes
 }
 
 // startServices starts this process's coordinator server (pipeline:run)
@@ -406,7 +407,8 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("connect to redis at %s: %w", conn.RedisDisplay(), err)
 	}
-	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, rc: rc, conn: conn}
+	svc := &services{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), redisOpt: opt, rc: rc, conn: conn,
+		name: "coordinator " + role + " " + handlers.ProcessName()}
 	targets := conn.Targets(rc)
 	if workers > 0 {
 		deps := &handlers.Deps{
@@ -427,7 +429,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	runner := &pipeline.Runner{
 		Store: st, Client: svc.client, Inspector: svc.inspector, RedisOpt: opt, Redis: rc, Targets: targets,
 		Observer: runstate.RedisProgress{Client: rc}, Stats: stats, Logger: logger,
-		Name: "coordinator " + role + " " + handlers.ProcessName(), Interrupt: ctx,
+		Name: svc.name, Interrupt: ctx,
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypePipelineRun, runner)

@@ -282,7 +282,7 @@ func (x *run) maybeBackup(ctx context.Context, bt blockTask, held map[string]tim
 	default:
 		return nil
 	}
-	id := bt.id + ":backup"
+	id := bt.id + ":backup:" + x.plan.Gen // a new generation's backup is a new task
 	opts := append(slices.Clone(bt.opts), asynq.TaskID(id))
 	if err := x.enqueue(ctx, bt.task, opts...); err != nil {
 		return err
