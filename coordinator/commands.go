@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/betterread/pipeline/shared/connect"
@@ -93,7 +95,7 @@ func parseError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
-	return fmt.Errorf("%v: %w", err, errUsage)
+	return usageError{err}
 }
 
 // parseConfig parses a command's flags and validates the configuration,
@@ -101,7 +103,7 @@ func parseError(err error) error {
 // After -h (usage printed) it returns errHelped, which the command turns
 // into success.
 func parseConfig(fs *flag.FlagSet, args []string, validate func() error) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelped
 		}
@@ -118,3 +120,61 @@ func parseConfig(fs *flag.FlagSet, args []string, validate func() error) error {
 
 // errHelped is -h: the usage was printed, as asked.
 var errHelped = errors.New("usage printed")
+
+// parseFlags parses args quietly: -h prints the usage, a mistyped flag
+// gives one line naming the nearest flag, not the whole usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	usage := fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err == nil:
+		return nil
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		if near := nearestFlag(fs, strings.TrimLeft(name, "-")); near != "" {
+			msg += fmt.Sprintf(" (did you mean --%s?)", near)
+		}
+	}
+	return fmt.Errorf("%s; -h for all flags", msg)
+}
+
+// nearestFlag is the defined flag closest to name by edit distance, if
+// it is close enough to be a typo.
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	best, bestD := "", len(name)/2+2
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

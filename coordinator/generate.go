@@ -29,7 +29,7 @@ func generateCommand(ctx context.Context, args []string, env connect.Env, stderr
 	f.Int(&p.Ratings, "ratings", "BETTERREAD_GENERATE_RATINGS", p.Ratings, "rating rows (before -scale)")
 	f.Int(&p.Groups, "groups", "BETTERREAD_GENERATE_GROUPS", p.Groups, "latent book groups users prefer")
 	f.Int64(&p.Seed, "seed", "BETTERREAD_GENERATE_SEED", p.Seed, "generator seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
 	if err := errors.Join(f.Errs...); err != nil {

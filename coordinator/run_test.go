@@ -301,3 +301,18 @@ func TestConfigErrorsReportedTogether(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// A mistyped flag gets one line naming the nearest flag, not all of them.
+func TestMistypedFlag(t *testing.T) {
+	var so, se bytes.Buffer
+	err := runCommand(t.Context(), []string{"--blok-rows", "5"}, env(nil), &so, &se)
+	if err == nil || !strings.Contains(err.Error(), "did you mean --block-rows?") || !strings.Contains(err.Error(), "-h for all flags") {
+		t.Fatalf("error %v: want the nearest flag and the -h hint", err)
+	}
+	if exitCode(err) != 2 {
+		t.Errorf("exit code %d, want 2 (usage)", exitCode(err))
+	}
+	if se.Len() > 0 {
+		t.Errorf("a mistyped flag printed the usage:\n%s", se.String())
+	}
+}

@@ -30,7 +30,7 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	// Flags may come before or after the run id.
 	var ids []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return parseError(err)
 		}
 		if fs.NArg() == 0 {

@@ -43,7 +43,7 @@ func verifyCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	f.Int64(&c.MinSimilarities, "min-similarities", "BETTERREAD_MIN_SIMILARITIES", -1, "at least this many similarity rows; -1 takes the run's own")
 	f.Int(&c.Sample, "verify-sample", "BETTERREAD_VERIFY_SAMPLE", -1, "books whose neighbours are read back; -1 takes the run's own")
 	c.conn.RegisterFlags(f)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
 	if fs.NArg() > 0 {
