@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/dataset"
@@ -57,6 +60,25 @@ func generateCommand(ctx context.Context, args []string, env connect.Env, stderr
 	if err := errors.Join(bw.Flush(), rw.Flush(), bf.Close(), rf.Close()); err != nil {
 		return fmt.Errorf("write generated files: %w", err)
 	}
-	fmt.Fprintf(stderr, "wrote %s: %+v\n", out, stats)
+	writeGenStats(stderr, out, stats)
 	return nil
+}
+
+// writeGenStats says what generate wrote, for a person.
+func writeGenStats(w io.Writer, out string, s dataset.GenStats) {
+	zero := 0.0
+	if s.Ratings > 0 {
+		zero = 100 * float64(s.Zero) / float64(s.Ratings)
+	}
+	fmt.Fprintf(w, "wrote %s/Books.csv and %s/Ratings.csv\n", out, out)
+	fmt.Fprintf(w, "  %d books, %d ratings (%.1f %% of them 0, implicit) by %d users, over %d ISBNs (%d of them not in Books.csv)\n",
+		s.Books, s.Ratings, zero, s.Users, s.RatedISBNs, s.MissingISBNs)
+	if len(s.Quirks) > 0 {
+		names := slices.Sorted(maps.Keys(s.Quirks))
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %d", n, s.Quirks[n])
+		}
+		fmt.Fprintf(w, "  quirks planted in Books.csv (the reader repairs and counts them): %s\n", strings.Join(parts, ", "))
+	}
 }

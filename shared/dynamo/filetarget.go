@@ -245,6 +245,9 @@ func (f *FileTarget) Commit(ctx context.Context, runID string, written Counts) (
 	if err := os.RemoveAll(f.runParts(runID)); err != nil {
 		return deleted, fmt.Errorf("commit run %s: remove parts: %w", runID, err)
 	}
+	// .parts itself goes when no other run has parts in it (os.Remove
+	// refuses a directory that is not empty).
+	_ = os.Remove(filepath.Join(f.dir, partsDir))
 	return deleted, nil
 }
 
