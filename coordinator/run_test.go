@@ -129,6 +129,14 @@ func TestRunTinyFixture(t *testing.T) {
 		}
 	}
 	books, _ := checkTables(t, out, 20)
+	// coordinator status --out shows the local run, with its attempt.
+	var so, se bytes.Buffer
+	if err := statusCommand(t.Context(), []string{"--out", out}, env(nil), &so, &se); err != nil {
+		t.Fatalf("status --out: %v\n%s", err, se.String())
+	}
+	if s := so.String(); !strings.Contains(s, "succeeded") || !strings.Contains(s, "attempts:") || !strings.Contains(s, " cli ") {
+		t.Errorf("status --out does not show the run and its attempt:\n%s", s)
+	}
 	var rep struct {
 		RunID  string `json:"run_id"`
 		Status string `json:"status"`

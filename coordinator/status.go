@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/betterread/pipeline/coordinator/pipeline"
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/runstate"
 	"github.com/betterread/pipeline/shared/tasks"
@@ -23,7 +26,9 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	var conn connect.Config
 	var asJSON bool
 	var n int
+	var out string
 	f := &connect.Flags{FS: fs, Env: env}
+	f.String(&out, "out", "BETTERREAD_STATUS_OUT", "", "show the run whose report is DIR/report.json (a local `coordinator run --out DIR`); needs no Redis")
 	f.Bool(&asJSON, "json", "BETTERREAD_STATUS_JSON", false, "print JSON, as the HTTP API does")
 	f.Int(&n, "n", "BETTERREAD_STATUS_RUNS", 20, "how many recent runs to list")
 	conn.RegisterFlags(f)
@@ -40,6 +45,9 @@ func statusCommand(ctx context.Context, args []string, env connect.Env, stdout, 
 	}
 	if len(ids) > 1 {
 		return fmt.Errorf("at most one run id, got %q: %w", ids, errUsage)
+	}
+	if out != "" {
+		return localStatus(out, asJSON, stdout)
 	}
 	if err := joinErrs(f.Errs, conn.Validate(), required(conn.Redis, "--redis"), required(conn.Store, "--store")); err != nil {
 		return usageError{fmt.Errorf("configuration:\n%w", err)}
@@ -116,4 +124,23 @@ func writeAttempts(w io.Writer, attempts []runstate.Attempt) {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Number, a.Trigger, a.Started.Format("2006-01-02 15:04:05"), ended, a.Status, a.Holder, a.Error)
 	}
 	tw.Flush()
+}
+
+// localStatus shows the run a local `coordinator run --out dir` wrote.
+func localStatus(dir string, asJSON bool, stdout io.Writer) error {
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return fmt.Errorf("no run report in %s: %w", dir, err)
+	}
+	if asJSON {
+		_, err := stdout.Write(data)
+		return err
+	}
+	var rep pipeline.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", filepath.Join(dir, "report.json"), err)
+	}
+	rep.WriteSummary(stdout)
+	writeAttempts(stdout, rep.Attempts)
+	return nil
 }
