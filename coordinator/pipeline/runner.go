@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func (r *Runner) Run(ctx context.Context, id, trigger string) (*Report, error) {
 		}
 		return nil, err
 	}
-	lease, err := runstate.Acquire(ctx, r.Redis, id, r.holder(), r.LeaseTTL)
+	lease, err := r.acquire(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +156,26 @@ func (r *Runner) Run(ctx context.Context, id, trigger string) (*Report, error) {
 		err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return x.rep, err
+}
+
+// acquire takes the run's lease. A lease held by a process that stopped
+// renewing it (a coordinator killed mid-run) expires within its TTL, so
+// the runner waits up to two TTLs before giving the delivery back as
+// failed (asynq retries it).
+func (r *Runner) acquire(ctx context.Context, id string) (*runstate.Lease, error) {
+	ttl := cmp.Or(r.LeaseTTL, runstate.DefaultLeaseTTL)
+	deadline := time.Now().Add(2 * ttl)
+	for {
+		lease, err := runstate.Acquire(ctx, r.Redis, id, r.holder(), ttl)
+		if !errors.Is(err, runstate.ErrLeaseHeld) || time.Now().After(deadline) {
+			return lease, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func (r *Runner) holder() string {
