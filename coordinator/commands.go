@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/betterread/pipeline/internal/healthcheck"
+	"github.com/betterread/pipeline/shared/buildinfo"
 	"github.com/betterread/pipeline/shared/connect"
 )
 
@@ -21,6 +23,9 @@ commands:
   verify    check a finished run's tables again (prints the verify summary JSON)
   status    list recent runs and watched uploads, or show one run (status RUN)
   generate  write a synthetic Books.csv and Ratings.csv
+  version   print the version and commit (also --version)
+  healthcheck [--url URL]
+            GET serve's /healthz (default http://127.0.0.1:8080/healthz); exit 0 on 2xx, else 1
 
 Run 'coordinator <command> -h' for its flags.`
 
@@ -70,6 +75,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return statusCommand(ctx, args[1:], connect.Env(getenv), os.Stdout, os.Stderr)
 	case "generate":
 		return generateCommand(ctx, args[1:], connect.Env(getenv), os.Stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(os.Stdout, buildinfo.Read())
+		return nil
+	case "healthcheck":
+		return healthcheck.Command(ctx, "coordinator healthcheck", args[1:], "http://127.0.0.1:8080/healthz", os.Stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(os.Stdout, usage)
 		return nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/betterread/pipeline/coordinator/console"
 	"github.com/betterread/pipeline/coordinator/hook"
+	"github.com/betterread/pipeline/shared/buildinfo"
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/handlers"
 	"github.com/betterread/pipeline/shared/store"
@@ -157,7 +158,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 		return fmt.Errorf("open block store: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Read().Collector())
 	stats := newServeStats(reg)
 	svc, err := startServices(ctx, &c.conn, st, c.Workers, "serve", logger, stats)
 	if err != nil {
@@ -367,7 +368,9 @@ func newServeStats(reg prometheus.Registerer) *serveStats {
 			Name: "betterread_runs_started_total", Help: "Runs this coordinator started, by source (hook).",
 		}, []string{"source"}),
 		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "betterread_runs_total", Help: "Runs this coordinator carried out, by final status.",
+			// Every run this process's runner carried out, whoever enqueued
+			// it (coordinator run, an upload, a redelivery after a crash).
+			Name: "betterread_runs_total", Help: "Runs this coordinator carried out, whatever started them, by final status.",
 		}, []string{"status"}),
 		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "betterread_stage_duration_seconds", Help: "Stage durations, by stage and status.",

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -83,7 +85,8 @@ func TestServeUploads(t *testing.T) {
 		"--dynamodb-endpoint", ddb.Endpoint, "--table-prefix", "hook_", "--min-books", "10", "--min-similarities", "100",
 		"--block-rows", "16"}, conn...)...)
 	testenv.WaitTCP(t, serve, testenv.Addr(port), 30*time.Second, clusterHowTo)
-	testenv.Start(t, "worker", clusterHowTo, env, worker, append([]string{"--concurrency", "2"}, conn...)...)
+	workerAddr := testenv.Addr(testenv.FreePort(t))
+	testenv.Start(t, "worker", clusterHowTo, env, worker, append([]string{"--concurrency", "2", "--listen", workerAddr}, conn...)...)
 
 	put := func(key, path string) {
 		t.Helper()
@@ -152,13 +155,30 @@ func TestServeUploads(t *testing.T) {
 	metrics := httpGet(t, base+"/metrics")
 	for _, want := range []string{`betterread_hook_events_total{reason="",result="accepted",source="http"}`,
 		`betterread_hook_requests_total{code="401"} 3`, `betterread_runs_total{status="succeeded"} 2`,
-		`betterread_stage_duration_seconds_count{stage="train",status="succeeded"} 2`, "asynq_queue_size"} {
+		`betterread_stage_duration_seconds_count{stage="train",status="succeeded"} 2`, "asynq_queue_size",
+		"betterread_build_info{"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	if h := httpGet(t, base+"/healthz"); !strings.Contains(h, `"ok"`) {
 		t.Errorf("/healthz: %s", h)
+	}
+	if out, err := exec.CommandContext(t.Context(), coord, "healthcheck", "--url", base+"/healthz").CombinedOutput(); err != nil {
+		t.Errorf("coordinator healthcheck: %v\n%s", err, out)
+	}
+	// The worker ran the runs' block tasks and counted them.
+	workerMetrics := httpGet(t, "http://"+workerAddr+"/metrics")
+	for _, name := range []string{"als:solve", "sim:topk", "load:write"} {
+		if !regexp.MustCompile(`betterread_tasks_processed_total\{type="` + name + `"\} [1-9]`).MatchString(workerMetrics) {
+			t.Errorf("worker /metrics counts no %s task:\n%s", name, workerMetrics)
+		}
+	}
+	if strings.Contains(workerMetrics, "betterread_store_fetched_bytes_total 0\n") {
+		t.Error("worker /metrics counts no bytes fetched from the store")
+	}
+	if out, err := exec.CommandContext(t.Context(), worker, "healthcheck", "--url", "http://"+workerAddr+"/readyz").CombinedOutput(); err != nil {
+		t.Errorf("worker healthcheck of readiness: %v\n%s", err, out)
 	}
 	if resp, err := http.Get(base + "/runs"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /runs without the API token: %v %v", err, resp)

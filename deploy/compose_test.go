@@ -44,6 +44,8 @@ var helpCommands = [][]string{
 	{"coordinator", "run"},
 	{"coordinator", "verify"},
 	{"worker"},
+	{"coordinator", "healthcheck"},
+	{"worker", "healthcheck"},
 }
 
 func TestCompose(t *testing.T) {
@@ -107,6 +109,42 @@ func TestCompose(t *testing.T) {
 			setEnv(s, "BETTERREAD_HOOK_TOKEN", "another-token")
 			return nil
 		}), "BETTERREAD_HOOK_TOKEN"},
+		{"worker_healthcheck_unknown_flag", onService("worker", func(s *types.ServiceConfig) error {
+			s.HealthCheck = healthcheckWith(s.HealthCheck, "--url", "--uri")
+			return nil
+		}), "--uri"},
+		{"worker_healthcheck_port", onService("worker", func(s *types.ServiceConfig) error {
+			s.HealthCheck = healthcheckWith(s.HealthCheck, "http://127.0.0.1:9090/healthz", "http://127.0.0.1:9091/healthz")
+			return nil
+		}), "9091"},
+		{"coordinator_healthcheck_path", onService("coordinator", func(s *types.ServiceConfig) error {
+			s.HealthCheck = healthcheckWith(s.HealthCheck, "http://127.0.0.1:8080/healthz", "http://127.0.0.1:8080/runs")
+			return nil
+		}), "/runs"},
+		{"healthcheck_curl", onService("coordinator", func(s *types.ServiceConfig) error {
+			s.HealthCheck = healthcheckWith(s.HealthCheck, "coordinator", "curl")
+			return nil
+		}), "no curl"},
+		{"healthcheck_missing", onService("worker", func(s *types.ServiceConfig) error {
+			s.HealthCheck = nil
+			return nil
+		}), "has no healthcheck"},
+		{"worker_listen_missing", onService("worker", func(s *types.ServiceConfig) error {
+			i := slices.Index(s.Command, "--listen")
+			if i < 0 {
+				return fmt.Errorf("worker command %q has no --listen to remove", s.Command)
+			}
+			s.Command = slices.Delete(slices.Clone(s.Command), i, i+2)
+			return nil
+		}), "sets no --listen"},
+		{"worker_listen_loopback", onService("worker", func(s *types.ServiceConfig) error {
+			setEnv(s, "BETTERREAD_LISTEN", "127.0.0.1:9090")
+			s.Command = slices.Clone(s.Command)
+			if i := slices.Index(s.Command, "--listen"); i >= 0 {
+				s.Command = slices.Delete(s.Command, i, i+2)
+			}
+			return nil
+		}), "BETTERREAD_LISTEN \"127.0.0.1:9090\" is loopback"},
 		{"loopback_listen", onService("coordinator", func(s *types.ServiceConfig) error {
 			for i, a := range s.Command {
 				if a == ":8080" {
@@ -133,6 +171,20 @@ func TestCompose(t *testing.T) {
 			t.Errorf("the mutations changed the loaded project: %q", errs)
 		}
 	})
+}
+
+// healthcheckWith is a copy of h whose test has the word old replaced by
+// new.
+func healthcheckWith(h *types.HealthCheckConfig, old, new string) *types.HealthCheckConfig {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Test = slices.Clone(h.Test)
+	if i := slices.Index(c.Test, old); i >= 0 {
+		c.Test[i] = new
+	}
+	return &c
 }
 
 // onService is a WithServicesTransform function that changes one service
@@ -341,6 +393,7 @@ func checkProject(p *types.Project, cmds map[string]cmdSpec) []error {
 	buckets := c.checkBucketInit()
 	for _, ps := range pipeline {
 		c.checkPipeline(ps, buckets)
+		c.checkHealthcheck(ps)
 	}
 	return c.errs
 }
@@ -407,18 +460,31 @@ func (c *checker) pipelineService(s types.ServiceConfig) (pipelineService, bool)
 		c.errorf(s.Name, "runs `%s`, which the test does not know (known: %v)", name, slices.Sorted(maps.Keys(c.cmds)))
 		return pipelineService{}, false
 	}
-	ps := pipelineService{ServiceConfig: s, spec: spec, flags: map[string]string{}}
+	ps := pipelineService{ServiceConfig: s, spec: spec, flags: c.parseFlags(s.Name, spec, args)}
+	for _, env := range slices.Sorted(maps.Keys(s.Environment)) {
+		if !spec.knowsEnv(env) && !slices.Contains(directEnv, env) {
+			c.errorf(s.Name, "environment %s is neither the variable of a flag of `%s` nor one the code reads (%v)", env, name, directEnv)
+		}
+	}
+	return ps, true
+}
+
+// parseFlags reads args as flag.Parse would for the command spec (in
+// service's command or healthcheck): the values by flag name. Anything but
+// a known flag is an error.
+func (c *checker) parseFlags(service string, spec cmdSpec, args []string) map[string]string {
+	flags := map[string]string{}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "-" || arg == "--" || !strings.HasPrefix(arg, "-") {
-			c.errorf(s.Name, "argument %q: `%s` takes flags only, and the flags after it would be ignored", arg, name)
+			c.errorf(service, "argument %q: `%s` takes flags only, and the flags after it would be ignored", arg, spec.name)
 			break
 		}
 		flag, value, hasValue := strings.Cut(strings.TrimPrefix(arg[1:], "-"), "=")
 		f, ok := spec.flags[flag]
 		if !ok {
 			// Like flag.Parse, stop: whether a value follows is unknown.
-			c.errorf(s.Name, "%s is not a flag of `%s`", arg, name)
+			c.errorf(service, "%s is not a flag of `%s`", arg, spec.name)
 			break
 		}
 		if !hasValue {
@@ -429,17 +495,72 @@ func (c *checker) pipelineService(s types.ServiceConfig) (pipelineService, bool)
 				i++
 				value = args[i]
 			default:
-				c.errorf(s.Name, "flag %s needs a value", arg)
+				c.errorf(service, "flag %s needs a value", arg)
 			}
 		}
-		ps.flags[flag] = value
+		flags[flag] = value
 	}
-	for _, env := range slices.Sorted(maps.Keys(s.Environment)) {
-		if !spec.knowsEnv(env) && !slices.Contains(directEnv, env) {
-			c.errorf(s.Name, "environment %s is neither the variable of a flag of `%s` nor one the code reads (%v)", env, name, directEnv)
-		}
+	return flags
+}
+
+// checkHealthcheck checks the healthcheck of a service that runs a
+// binary. The image is distroless, with no shell and no curl, so the test
+// must be the binary's own `healthcheck` with its real flags, asking the
+// /healthz this service serves, on loopback (the check runs inside the
+// container) and on its --listen port. The worker's --listen must not be
+// loopback: Prometheus scrapes /metrics from another container.
+func (c *checker) checkHealthcheck(ps pipelineService) {
+	bin, _, _ := strings.Cut(ps.spec.name, " ")
+	want := fmt.Sprintf(`["CMD", "%s", "healthcheck", "--url", "http://127.0.0.1:PORT/healthz"]`, bin)
+	listen, where := ps.setting("listen")
+	_, port, err := net.SplitHostPort(listen)
+	switch {
+	case listen == "":
+		c.errorf(ps.Name, "sets no --listen (or BETTERREAD_LISTEN): no /healthz for its healthcheck, no /metrics")
+		return
+	case err != nil:
+		c.errorf(ps.Name, "%s %q: %v", where, listen, err)
+		return
+	case bin == "worker" && isLoopback(listen):
+		c.errorf(ps.Name, "%s %q is loopback: Prometheus in another container cannot scrape its /metrics", where, listen)
 	}
-	return ps, true
+	if !hasHealthcheck(ps.ServiceConfig) {
+		c.errorf(ps.Name, "has no healthcheck: want %s", want)
+		return
+	}
+	test := ps.HealthCheck.Test
+	if len(test) < 3 || test[0] != "CMD" || test[1] != bin || test[2] != "healthcheck" {
+		c.errorf(ps.Name, "healthcheck %q: want %s (the image has no shell and no curl)", test, want)
+		return
+	}
+	spec, ok := c.cmds[bin+" healthcheck"]
+	if !ok {
+		c.errorf(ps.Name, "healthcheck runs `%s healthcheck`, which the test does not know", bin)
+		return
+	}
+	raw, ok := c.parseFlags(ps.Name, spec, test[3:])["url"]
+	if !ok {
+		c.errorf(ps.Name, "healthcheck %q names no --url: want %s", test, want)
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		c.errorf(ps.Name, "healthcheck --url %q: %v", raw, err)
+	case !isLoopback(u.Host):
+		c.errorf(ps.Name, "healthcheck --url %q: want 127.0.0.1, the container itself", raw)
+	case u.Port() != port || u.Path != "/healthz":
+		c.errorf(ps.Name, "healthcheck --url %q: want http://127.0.0.1:%s/healthz (%s %q)", raw, port, where, listen)
+	}
+}
+
+// isLoopback reports whether a host:port address names this host only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return host == "127.0.0.1" || host == "localhost" || host == "::1"
 }
 
 // checkPipeline checks that a binary's service reaches Redis, the block
@@ -616,7 +737,7 @@ func (c *checker) checkWebhook(from string, minio types.ServiceConfig, arn strin
 	switch {
 	case err != nil:
 		c.errorf(coord.Name, "--listen %q: %v", listen, err)
-	case host == "127.0.0.1" || host == "localhost" || host == "::1":
+	case isLoopback(host):
 		c.errorf(coord.Name, "--listen %q is loopback: MinIO's webhook from another container cannot reach it", listen)
 	case port != u.Port() || u.Path != "/hooks/s3":
 		c.errorf(minio.Name, "MINIO_NOTIFY_WEBHOOK_ENDPOINT_%s %q: want http://%s:%s/hooks/s3", id, endpoint, coord.Name, port)
@@ -728,8 +849,15 @@ func listens(s types.ServiceConfig) []uint32 {
 	case "amazon/dynamodb-local":
 		add("-port", 8000)
 	}
-	if len(args) > 1 && args[0] == "coordinator" && args[1] == "serve" {
-		if _, port, err := net.SplitHostPort(flagValue(s, "--listen", "BETTERREAD_LISTEN", "127.0.0.1:8080")); err == nil {
+	listen := ""
+	switch {
+	case len(args) > 1 && args[0] == "coordinator" && args[1] == "serve":
+		listen = flagValue(s, "--listen", "BETTERREAD_LISTEN", "127.0.0.1:8080")
+	case len(args) > 0 && args[0] == "worker":
+		listen = flagValue(s, "--listen", "BETTERREAD_LISTEN", "")
+	}
+	if listen != "" {
+		if _, port, err := net.SplitHostPort(listen); err == nil {
 			if p, err := strconv.ParseUint(port, 10, 16); err == nil {
 				ports = append(ports, uint32(p))
 			}

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"sync/atomic"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/betterread/pipeline/internal/healthcheck"
+	"github.com/betterread/pipeline/shared/buildinfo"
 	"github.com/betterread/pipeline/shared/connect"
 	"github.com/betterread/pipeline/shared/handlers"
 	"github.com/betterread/pipeline/shared/runstate"
@@ -21,18 +26,25 @@ import (
 type Config struct {
 	Conn        connect.Config
 	Concurrency int
-	LogFormat   string
-	LogLevel    string
-	envErrs     []error
+	// Listen is the HTTP address of /healthz, /readyz and /metrics; empty
+	// serves no HTTP.
+	Listen    string
+	LogFormat string
+	LogLevel  string
+	// Version prints the build and exits.
+	Version bool
+	envErrs []error
 }
 
 // RegisterFlags adds the worker's flags, defaulting from env.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, env connect.Env) {
 	f := &connect.Flags{FS: fs, Env: env}
 	f.Int(&c.Concurrency, "concurrency", "BETTERREAD_CONCURRENCY", runtime.NumCPU(), "block tasks run at once")
+	f.String(&c.Listen, "listen", "BETTERREAD_LISTEN", "", "HTTP address of /healthz (liveness), /readyz or /healthz?ready=1 (Redis and the block store answer) and /metrics, e.g. :9090; empty: no HTTP")
 	f.String(&c.LogFormat, "log-format", "BETTERREAD_LOG_FORMAT", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	c.Conn.RegisterFlags(f)
+	fs.BoolVar(&c.Version, "version", false, "print the version and commit, then exit")
 	c.envErrs = f.Errs
 }
 
@@ -45,6 +57,11 @@ func (c *Config) Validate() error {
 	if c.Conn.Store == "" {
 		errs = append(errs, errors.New("--store (or BETTERREAD_STORE) is required"))
 	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("--listen %q: %w", c.Listen, err))
+		}
+	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency %d < 1", c.Concurrency))
 	}
@@ -54,18 +71,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// healthcheckUsage is the `worker healthcheck` subcommand, for container
+// healthchecks (the image has no curl).
+const healthcheckUsage = "healthcheck"
+
 func run(ctx context.Context, args []string, getenv func(string) string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	var c Config
-	c.RegisterFlags(fs, connect.Env(getenv))
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil // the usage was printed, as asked
-		}
+	if len(args) > 0 && args[0] == healthcheckUsage {
+		return healthcheck.Command(ctx, "worker healthcheck", args[1:], "", os.Stderr)
+	}
+	c, err := parseConfig(args, connect.Env(getenv), os.Stderr)
+	if err != nil || c == nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+	if c.Version {
+		fmt.Println(buildinfo.Read())
+		return nil
 	}
 	logger, err := connect.NewLogger(os.Stderr, c.LogFormat, c.LogLevel)
 	if err != nil {
@@ -89,19 +109,65 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
 		Logger: logger, Fetched: fetched, Name: handlers.ProcessName(),
 	}
+	reg, metrics := newRegistry(deps.Cache, fetched)
 	mux := asynq.NewServeMux()
+	mux.Use(metrics.observe)
 	handlers.Register(mux, deps)
+
+	// Everything that can fail is set up before the first goroutine
+	// starts, so an error return leaves none behind.
+	var l net.Listener
+	if c.Listen != "" {
+		if l, err = net.Listen("tcp", c.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", c.Listen, err)
+		}
+		defer l.Close()
+	}
 	srv := asynq.NewServer(c.Conn.RedisOpt(), handlers.ServerConfig(c.Concurrency, logger))
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("worker_started", "redis", c.Conn.RedisDisplay(), "store", c.Conn.Store, "concurrency", c.Concurrency)
-	<-ctx.Done()
-	// Stop taking new tasks, then wait for running ones; tasks that do not
-	// finish within the shutdown timeout go back to the queue.
-	srv.Stop()
-	srv.Shutdown()
+	logger.Info("worker_started", "redis", c.Conn.RedisDisplay(), "store", c.Conn.Store, "concurrency", c.Concurrency, "listen", c.Listen)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		// Stop taking new tasks, then wait for running ones; tasks that
+		// do not finish within the shutdown timeout go back to the queue.
+		srv.Stop()
+		srv.Shutdown()
+		return nil
+	})
+	if l != nil {
+		serveHTTP(gctx, g, l, httpHandler(reg, health{redis: rc, store: st}))
+	}
+	err = g.Wait()
 	hits, misses, held := deps.Cache.Stats()
 	logger.Info("worker_stopped", "bytes_fetched", fetched.Load(), "cache_hits", hits, "cache_misses", misses, "cache_bytes", held)
-	return nil
+	return err
+}
+
+// parseConfig reads the worker's flags and environment and validates
+// them; after -h (usage printed) it returns nil, nil.
+func parseConfig(args []string, env connect.Env, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := new(Config)
+	c.RegisterFlags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil // the usage was printed, as asked
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (the only subcommand is %s)", fs.Args(), healthcheckUsage)
+	}
+	if c.Version {
+		return c, nil
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	return c, nil
 }
