@@ -177,6 +177,13 @@ func TestServeUploads(t *testing.T) {
 	if strings.Contains(workerMetrics, "betterread_store_fetched_bytes_total 0\n") {
 		t.Error("worker /metrics counts no bytes fetched from the store")
 	}
+	// Every metric the Grafana dashboard queries is in the real output.
+	if missing := dashboardMissing(t, "../deploy/grafana/betterread.json", metrics+workerMetrics); len(missing) > 0 {
+		t.Errorf("deploy/grafana/betterread.json queries metrics that neither /metrics exports: %v", missing)
+	}
+	if m := dashboardMissing(t, "../deploy/grafana/betterread.json", strings.ReplaceAll(metrics+workerMetrics, "betterread_cache_hits_total", "x")); len(m) != 1 {
+		t.Errorf("the dashboard check misses a metric taken away: %v", m)
+	}
 	if out, err := exec.CommandContext(t.Context(), worker, "healthcheck", "--url", "http://"+workerAddr+"/readyz").CombinedOutput(); err != nil {
 		t.Errorf("worker healthcheck of readiness: %v\n%s", err, out)
 	}
@@ -690,4 +697,48 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// metricName finds the project's and asynq's metric names in PromQL.
+var metricName = regexp.MustCompile(`\b(?:betterread|asynq)_[a-z_]+\b`)
+
+// dashboardMissing lists the metrics the dashboard's queries name that the
+// scraped text does not export (a histogram's _bucket series included).
+func dashboardMissing(t *testing.T, path, scraped string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	seen := map[string]bool{}
+	var missing []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			names := metricName.FindAllString(tg.Expr, -1)
+			if len(names) == 0 {
+				t.Errorf("panel %q queries no metric of ours: %s", p.Title, tg.Expr)
+			}
+			for _, n := range names {
+				if seen[n] {
+					continue
+				}
+				seen[n] = true
+				if !strings.Contains(scraped, "\n"+n+"{") && !strings.Contains(scraped, "\n"+n+" ") {
+					missing = append(missing, n)
+				}
+			}
+		}
+	}
+	return missing
 }
