@@ -162,9 +162,6 @@ func TestTemplatePlainYAML(t *testing.T) {
 	}
 }
 
-// TestGrantsCoordinatorCoversWorker: `coordinator serve --workers N` runs
-// block tasks in the coordinator, so its role needs every worker grant.
-//
 // TestStarGrantsListed: every "*" of the allow-lists is one of starGrants.
 func TestStarGrantsListed(t *testing.T) {
 	t.Parallel()
@@ -178,6 +175,8 @@ func TestStarGrantsListed(t *testing.T) {
 	}
 }
 
+// TestGrantsCoordinatorCoversWorker: `coordinator serve --workers N` runs
+// block tasks in the coordinator, so its role needs every worker grant.
 func TestGrantsCoordinatorCoversWorker(t *testing.T) {
 	t.Parallel()
 	for _, action := range sortedKeys(grants["WorkerRole"]) {
