@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/betterread/pipeline/coordinator/cloudwatch"
 	"github.com/betterread/pipeline/coordinator/console"
 	"github.com/betterread/pipeline/coordinator/hook"
 	"github.com/betterread/pipeline/shared/buildinfo"
@@ -44,6 +45,9 @@ type serveConfig struct {
 	HookAuth     bool
 	MaxBody      int64
 	SQSQueue     string
+	// CloudWatch is where the blocks queue's depth goes; empty: nowhere.
+	CloudWatch         string
+	CloudWatchInterval time.Duration
 
 	apiToken  string // BETTERREAD_API_TOKEN only: a secret
 	hookToken string // BETTERREAD_HOOK_TOKEN only: a secret
@@ -62,6 +66,8 @@ func (c *serveConfig) register(fs *flag.FlagSet, env connect.Env) {
 	f.Bool(&c.HookAuth, "hook-auth", "BETTERREAD_HOOK_AUTH", true, "require the bearer token BETTERREAD_HOOK_TOKEN on the S3 hook (MinIO's webhook auth_token); false only for local use")
 	f.Int64(&c.MaxBody, "hook-max-body", "BETTERREAD_HOOK_MAX_BODY", hook.DefaultMaxBody, "largest S3 hook request body, bytes")
 	f.String(&c.SQSQueue, "sqs-queue-url", "BETTERREAD_SQS_QUEUE_URL", "", "long-poll this SQS queue for the same S3 events (S3 → EventBridge → SQS)")
+	f.String(&c.CloudWatch, "cloudwatch-namespace", "BETTERREAD_CLOUDWATCH_NAMESPACE", "", "publish the depth of the blocks queue (pending + active + retry) as the CloudWatch metric QueueDepth (dimension Queue=blocks) in this namespace, for scaling workers; empty: off")
+	f.Duration(&c.CloudWatchInterval, "cloudwatch-interval", "BETTERREAD_CLOUDWATCH_INTERVAL", cloudwatch.DefaultInterval, "how often --cloudwatch-namespace publishes the queue depth")
 	c.registerJob(f)
 	f.String(&c.LogFormat, "log-format", "BETTERREAD_LOG_FORMAT", "auto", "log format: auto, text or json")
 	f.String(&c.LogLevel, "log-level", "BETTERREAD_LOG_LEVEL", "info", "log level")
@@ -95,6 +101,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Debounce < 0 {
 		errs = append(errs, fmt.Errorf("--debounce %v is negative", c.Debounce))
+	}
+	if c.CloudWatch != "" && c.CloudWatchInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--cloudwatch-interval %v must be positive", c.CloudWatchInterval))
 	}
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("--hook-max-body %d under 1024", c.MaxBody))
@@ -185,6 +194,12 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 			return err
 		}
 	}
+	var depth *cloudwatch.Publisher
+	if c.CloudWatch != "" {
+		if depth, err = c.depthPublisher(ctx, svc, logger); err != nil {
+			return err
+		}
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { <-gctx.Done(); return nil }) // serve until ctx ends, or a member fails
@@ -196,6 +211,10 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	if poller != nil {
 		g.Go(func() error { return poller.Run(gctx) })
 		logger.Info("sqs_polling", "queue", c.SQSQueue)
+	}
+	if depth != nil {
+		g.Go(func() error { return depth.Run(gctx) })
+		logger.Info("queue_depth_publishing", "namespace", c.CloudWatch, "queue", depth.Queue, "interval", c.CloudWatchInterval)
 	}
 	if c.Watch != "" && c.jobConfig.plan("", "").Target.Kind == "files" {
 		logger.Warn("files_target", "detail", "runs started by uploads write their tables as JSONL files under --out on whichever machine runs their load tasks; use --target dynamodb (or --dynamodb-endpoint) on a cluster")
@@ -352,6 +371,17 @@ func (c *serveConfig) sqsPoller(ctx context.Context, intake *hook.Intake, m *hoo
 		return nil, fmt.Errorf("sqs client: %w", err)
 	}
 	return &hook.SQSPoller{Client: client, QueueURL: c.SQSQueue, Handle: hook.MessageHandler(intake, m, logger), Logger: logger}, nil
+}
+
+// depthPublisher sends the blocks queue's depth to CloudWatch
+// (--cloudwatch-namespace), which the workers' scaling alarms read.
+func (c *serveConfig) depthPublisher(ctx context.Context, svc *services, logger *slog.Logger) (*cloudwatch.Publisher, error) {
+	client, err := cloudwatch.NewClient(ctx, c.conn.Region)
+	if err != nil {
+		return nil, fmt.Errorf("cloudwatch client: %w", err)
+	}
+	return &cloudwatch.Publisher{Client: client, Inspector: svc.inspector, Namespace: c.CloudWatch,
+		Queue: tasks.QueueBlocks, Interval: c.CloudWatchInterval, Logger: logger}, nil
 }
 
 // serveStats are the serve command's own Prometheus metrics.

