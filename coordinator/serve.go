@@ -204,7 +204,7 @@ func serveCommand(ctx context.Context, args []string, env connect.Env, stderr io
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { <-gctx.Done(); return nil }) // serve until ctx ends, or a member fails
 	if front != nil {
-		serveHTTP(gctx, g, front.l, front.h)
+		connect.ServeHTTP(gctx, g, front.l, front.h)
 		logger.Info("http_listening", "addr", front.l.Addr().String(), "hook", c.Watch != "", "api_auth", c.APIAuth,
 			"monitor_write", c.MonitorWrite, "metrics_auth", c.MetricsAuth)
 	}
@@ -341,27 +341,6 @@ func (c *serveConfig) httpHandler(a *api, metrics, monitor, hookH http.Handler, 
 	mux.Handle("/metrics", metrics)
 	mux.Handle("/", guard(private))
 	return mux, nil
-}
-
-// serveHTTP serves h on l in g until gctx ends, then shuts the server
-// down (in g too, so g's Wait covers both).
-func serveHTTP(gctx context.Context, g *errgroup.Group, l net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	g.Go(func() error {
-		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve http on %s: %w", l.Addr(), err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			return srv.Close() // requests still running after 5 s are cut
-		}
-		return nil
-	})
 }
 
 // sqsPoller long-polls --sqs-queue-url for upload events.

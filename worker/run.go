@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return nil
 	})
 	if l != nil {
-		serveHTTP(gctx, g, l, httpHandler(reg, health{redis: rc, store: st}))
+		connect.ServeHTTP(gctx, g, l, httpHandler(reg, health{redis: rc, store: st}))
 	}
 	err = g.Wait()
 	hits, misses, held := deps.Cache.Stats()
