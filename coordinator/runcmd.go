@@ -130,7 +130,7 @@ func (c *runConfig) stopInterrupted(ctx context.Context, st store.Store, run str
 	if errors.Is(cause, errRedisGone) || rep.Status == "running" || rep.Status == "" {
 		now := time.Now().UTC()
 		rep.Status, rep.Error, rep.Finished = "failed", cause.Error(), &now
-		if _, ok := cause.(interrupted); ok {
+		if errors.As(cause, new(interrupted)) {
 			rep.Status = "interrupted"
 		}
 	}
@@ -317,9 +317,6 @@ func (s *services) startRun(ctx context.Context, st store.Store, plan tasks.Plan
 	return nil
 }
 
-// errRunLive is a run whose lease is held: its plan cannot be rewritten.
-var errRunLive = errors.New("run is live")
-
 // claimPlan writes the plan, unless the same plan is already stored (the
 // run resumes, or a live run is joined). A stored plan that differs —
 // another block layout — or --fresh discards the run's stored outputs
@@ -327,14 +324,12 @@ var errRunLive = errors.New("run is live")
 // process holds it, nothing is rewritten or deleted.
 func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p tasks.Plan, fresh bool, holder string, log *slog.Logger) (written bool, err error) {
 	rs := runstore.Open(st, p.Run)
-	same, err := rs.Has(ctx, runstore.PlanDoc)
-	if err != nil {
+	stored, data, err := rs.Plan(ctx)
+	if err != nil && data == nil && !errors.Is(err, runstore.ErrNotFound) {
 		return false, err
 	}
-	if same {
-		stored, _, err := rs.Plan(ctx)
-		same = err == nil && samePlan(stored, p)
-	}
+	exists := data != nil                     // a stored plan, valid or not
+	same := err == nil && samePlan(stored, p) // a stored plan this build reads, equal to p
 	lease, err := runstate.Acquire(ctx, rc, p.Run, holder, 0)
 	var held *runstate.HeldError
 	switch {
@@ -342,9 +337,9 @@ func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p 
 		log.Info("run_joined", "reason", "the same run is live; waiting for it", "holder", held.Holder.Name)
 		return false, nil
 	case errors.As(err, &held) && fresh:
-		return false, fmt.Errorf("--fresh: %w; wait for it to finish or stop it first: %w", held, errRunLive)
+		return false, fmt.Errorf("--fresh: %w; wait for it to finish or stop it first", held)
 	case errors.As(err, &held):
-		return false, fmt.Errorf("%w, with another plan (block size or retries); wait for it to finish: %w", held, errRunLive)
+		return false, fmt.Errorf("%w, with another plan (block size or retries); wait for it to finish", held)
 	case err != nil:
 		return false, err
 	}
@@ -360,7 +355,7 @@ func claimPlan(ctx context.Context, rc redis.UniversalClient, st store.Store, p 
 	if err := lease.Check(ctx); err != nil {
 		return false, err
 	}
-	if ok, _ := rs.Has(ctx, runstore.PlanDoc); ok || fresh {
+	if exists || fresh {
 		log.Info("run_reset", "reason", map[bool]string{true: "--fresh", false: "stored plan differs"}[fresh])
 		if err := rs.RemoveAll(ctx); err != nil {
 			return false, err

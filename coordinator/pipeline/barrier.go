@@ -136,7 +136,7 @@ func (x *run) waitBlocks(ctx context.Context, prefix string, total int, missing 
 // serves the blocks queue.
 type watch struct {
 	began     time.Time
-	durations []time.Duration
+	durations []time.Duration      // since began, in order of appearance: sorted
 	suspect   map[string]int       // completed in Redis but output not seen yet
 	backups   map[string]string    // task id → its backup's id
 	active    map[string]time.Time // task id → when this barrier first saw it active
@@ -277,7 +277,7 @@ func (x *run) maybeBackup(ctx context.Context, bt blockTask, held map[string]tim
 	switch {
 	case !alive && time.Since(seen) > orphanAfter:
 		reason = "its worker stopped heartbeating"
-	case alive && len(w.durations) > 0 && time.Since(started) > max(backupFactor*median(w.durations), backupMin):
+	case alive && len(w.durations) > 0 && time.Since(started) > max(backupFactor*w.durations[len(w.durations)/2], backupMin):
 		reason = fmt.Sprintf("running %.0f s, over %d× the phase's median", time.Since(started).Seconds(), backupFactor)
 	default:
 		return nil
@@ -291,12 +291,6 @@ func (x *run) maybeBackup(ctx context.Context, bt blockTask, held map[string]tim
 	t.Speculated++
 	x.log.Warn("task_backup", "task_id", bt.id, "backup_id", id, "reason", reason)
 	return nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // deleteTask removes a finished block task so its id can be enqueued again.

@@ -40,7 +40,7 @@ type Runner struct {
 	Stats    Stats // optional
 	Logger   *slog.Logger
 	// Name identifies this process as the holder of a run's lease and in
-	// its attempts ("coordinator serve host:pid").
+	// its attempts ("coordinator serve host:pid"; the coordinators set it).
 	Name string
 	// LeaseTTL is how long a run's lease lives unrenewed; 0 means
 	// runstate.DefaultLeaseTTL.
@@ -90,7 +90,6 @@ type run struct {
 	*Runner
 	plan   tasks.Plan
 	rs     *runstore.Run
-	keys   runstore.Keys
 	lease  *runstate.Lease
 	rep    *Report
 	log    *slog.Logger
@@ -138,7 +137,7 @@ func (r *Runner) Run(ctx context.Context, id, trigger string) (*Report, error) {
 		}
 	}()
 
-	x := &run{Runner: r, plan: plan, rs: rs, keys: rs.Keys(), lease: lease, log: r.Logger.With("run_id", id)}
+	x := &run{Runner: r, plan: plan, rs: rs, lease: lease, log: r.Logger.With("run_id", id)}
 	x.rep = &Report{
 		RunID: id, Status: "running", Started: time.Now().UTC(),
 		Inputs: Inputs{Books: plan.Books, Ratings: plan.Ratings},
@@ -178,13 +177,7 @@ func (r *Runner) acquire(ctx context.Context, id string) (*runstate.Lease, error
 	}
 }
 
-func (r *Runner) holder() string {
-	if r.Name != "" {
-		return r.Name
-	}
-	host, _ := os.Hostname()
-	return fmt.Sprintf("coordinator %s:%d", host, os.Getpid())
-}
+func (r *Runner) holder() string { return cmp.Or(r.Name, "coordinator") }
 
 // permanent reports errors that another delivery of the run would meet
 // again: bad input, failed verification, a block task out of retries.

@@ -24,18 +24,16 @@ import (
 const maxRecompute = 3
 
 func (x *run) prepare(ctx context.Context) (bool, error) {
-	if ok, err := x.rs.Has(ctx, runstore.LayoutDoc); err != nil {
-		return false, err
-	} else if ok {
+	switch err := x.rs.GetJSON(ctx, runstore.LayoutDoc, &x.layout); {
+	case err == nil:
 		var p prepared
-		if err := x.rs.GetJSON(ctx, runstore.LayoutDoc, &x.layout); err != nil {
-			return false, err
-		}
 		if err := x.rs.GetJSON(ctx, runstore.PrepareDoc, &p); err != nil {
 			return false, err
 		}
 		x.rep.Counts, x.rep.Issues = p.Counts, p.Issues
 		return true, nil
+	case !errors.Is(err, runstore.ErrNotFound):
+		return false, err
 	}
 	l, p, err := Prepare(ctx, x.rs, x.plan)
 	x.rep.Counts, x.rep.Issues = p.Counts, p.Issues
@@ -52,17 +50,8 @@ func (x *run) prepare(ctx context.Context) (bool, error) {
 // post-train step finds corrupt is removed and the half-iterations are
 // awaited again, which recomputes just that block.
 func (x *run) train(ctx context.Context) (bool, error) {
-	var first Tasks
 	for try := 0; ; try++ {
-		resumed, err := x.halfIterations(ctx)
-		if try == 0 {
-			first = x.rep.Tasks["train"]
-		} else { // a second pass over the same blocks: count only what it enqueued
-			again := x.rep.Tasks["train"]
-			first.Enqueued += again.Enqueued
-			first.Requeued += again.Requeued
-			x.rep.Tasks["train"] = first
-		}
+		resumed, err := x.halfIterations(ctx, x.rep.Tasks["train"], try == 0)
 		if err != nil {
 			return false, err
 		}
@@ -90,7 +79,9 @@ func (x *run) recompute(ctx context.Context, stage string, err error) bool {
 	return true
 }
 
-func (x *run) halfIterations(ctx context.Context) (bool, error) {
+// halfIterations awaits every half-iteration's blocks; their tasks are
+// counted into the stage's as a pass over them (addPass).
+func (x *run) halfIterations(ctx context.Context, stage Tasks, first bool) (bool, error) {
 	l := x.layout
 	iters := x.plan.ALS.Iterations
 	var total Tasks
@@ -105,15 +96,15 @@ func (x *run) halfIterations(ctx context.Context) (bool, error) {
 				if err != nil {
 					return false, err
 				}
-				bts = append(bts, x.block(t, p.ID(), x.keys.Factors(it, side, b)))
+				bts = append(bts, x.block(t, p.ID(), x.rs.Keys().Factors(it, side, b)))
 			}
 			step := fmt.Sprintf("iteration %d/%d %s", it, iters, side)
 			stepStart := time.Now()
-			tk, err := x.await(ctx, tasks.ALSSolve{Iteration: it, Side: side}.Phase(), x.keys.FactorsPrefix(it, side), bts, func(done, total int) {
+			tk, err := x.await(ctx, tasks.ALSSolve{Iteration: it, Side: side}.Phase(), x.rs.Keys().FactorsPrefix(it, side), bts, func(done, total int) {
 				x.observeFraction(ctx, step, done, total, stepStart, (float64(half)+float64(done)/float64(max(total, 1)))/float64(2*iters))
 			})
 			total = addTasks(total, tk)
-			x.rep.Tasks["train"] = total
+			x.rep.Tasks["train"] = addPass(stage, total, first)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", step, err)
 			}
@@ -121,6 +112,17 @@ func (x *run) halfIterations(ctx context.Context) (bool, error) {
 		x.save(ctx)
 	}
 	return total.Enqueued == 0 && total.Blocks > 0, nil
+}
+
+// addPass counts a pass over a stage's blocks into the stage's tasks: the
+// first pass is the stage's; another (recomputing blocks found corrupt)
+// adds what it enqueued, not the blocks again.
+func addPass(stage, pass Tasks, first bool) Tasks {
+	if first {
+		return pass
+	}
+	pass.Blocks, pass.Resumed = 0, 0
+	return addTasks(stage, pass)
 }
 
 func addTasks(a, b Tasks) Tasks {
@@ -281,17 +283,14 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		bts = append(bts, x.block(t, p.ID(), x.keys.TopK(b)))
+		bts = append(bts, x.block(t, p.ID(), x.rs.Keys().TopK(b)))
 	}
 	for try := 0; ; try++ {
 		stepStart := time.Now()
-		tk, err := x.await(ctx, tasks.PhaseSimilarity, x.keys.TopKPrefix(), bts, func(done, total int) {
+		tk, err := x.await(ctx, tasks.PhaseSimilarity, x.rs.Keys().TopKPrefix(), bts, func(done, total int) {
 			x.observe(ctx, "top-k blocks", done, total, stepStart)
 		})
-		if try > 0 { // a second pass over the same blocks: count only what it enqueued
-			tk.Blocks, tk.Resumed = 0, 0
-		}
-		x.rep.Tasks["similarity"] = addTasks(x.rep.Tasks["similarity"], tk)
+		x.rep.Tasks["similarity"] = addPass(x.rep.Tasks["similarity"], tk, try == 0)
 		if err != nil {
 			return false, err
 		}
@@ -347,10 +346,10 @@ func (x *run) load(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		bts = append(bts, x.block(t, p.ID(), x.keys.Load(b)))
+		bts = append(bts, x.block(t, p.ID(), x.rs.Keys().Load(b)))
 	}
 	stepStart := time.Now()
-	tk, err := x.await(ctx, tasks.PhaseLoad, x.keys.LoadPrefix(), bts, func(done, total int) {
+	tk, err := x.await(ctx, tasks.PhaseLoad, x.rs.Keys().LoadPrefix(), bts, func(done, total int) {
 		x.observe(ctx, "load blocks", done, total, stepStart)
 	})
 	x.rep.Tasks["load"] = tk

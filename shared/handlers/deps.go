@@ -107,7 +107,7 @@ func (d *Deps) plan(ctx context.Context, run string) (tasks.Plan, error) {
 	v, err := d.Cache.Get(ctx, "plan:"+run, func(ctx context.Context) (any, int64, error) {
 		p, data, err := runstore.Open(d.Store, run).Plan(ctx)
 		d.fetched(ctx, run, int64(len(data)))
-		if err != nil && !errors.Is(err, runstore.ErrNotFound) && data != nil {
+		if err != nil && data != nil { // stored but unreadable: retrying cannot help
 			err = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		return p, int64(len(data)), err

@@ -44,7 +44,7 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("run %s is live: held by %s, lease renewed within the last %v", e.Run, e.Holder.Name, DefaultLeaseTTL-e.Holder.TTL)
+	return fmt.Sprintf("run %s is live: held by %s, whose lease expires in %v unless renewed", e.Run, e.Holder.Name, e.Holder.TTL.Round(time.Second))
 }
 
 func (e *HeldError) Is(target error) bool { return target == ErrLeaseHeld }
@@ -101,22 +101,6 @@ func Acquire(ctx context.Context, client redis.UniversalClient, run, name string
 		h.TTL = time.Duration(ms) * time.Millisecond
 	}
 	return nil, &HeldError{Run: run, Holder: h}
-}
-
-// Current returns who holds run's lease, if anyone.
-func Current(ctx context.Context, client redis.UniversalClient, run string) (Holder, bool, error) {
-	v, err := client.Get(ctx, leaseKey(run)).Result()
-	if errors.Is(err, redis.Nil) {
-		return Holder{}, false, nil
-	}
-	if err != nil {
-		return Holder{}, false, fmt.Errorf("read lease of run %s: %w", run, err)
-	}
-	h := parseHolder(v)
-	if d, err := client.PTTL(ctx, leaseKey(run)).Result(); err == nil && d > 0 {
-		h.TTL = d
-	}
-	return h, true, nil
 }
 
 func parseHolder(v string) Holder {

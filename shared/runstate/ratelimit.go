@@ -25,12 +25,9 @@ type RunRateLimiter struct {
 	sleep func(ctx context.Context, d time.Duration) error // sleepCtx in production
 }
 
-// RunRateKey is the Redis key prefix of run's write windows.
-func RunRateKey(run string) string { return writeWindowKey(run) }
-
 // NewRunRateLimiter returns the limiter of run's writes.
 func NewRunRateLimiter(client redis.UniversalClient, run string, rate float64) *RunRateLimiter {
-	return &RunRateLimiter{Client: client, Key: RunRateKey(run), Rate: rate, now: time.Now, sleep: sleepCtx}
+	return &RunRateLimiter{Client: client, Key: writeWindowKey(run), Rate: rate, now: time.Now, sleep: sleepCtx}
 }
 
 // WaitN implements dynamo.Limiter.
