@@ -473,19 +473,27 @@ func (c *checker) pipelineService(s types.ServiceConfig) (pipelineService, bool)
 // service's command or healthcheck): the values by flag name. Anything but
 // a known flag is an error.
 func (c *checker) parseFlags(service string, spec cmdSpec, args []string) map[string]string {
+	return walkFlags(spec, args, func(format string, a ...any) { c.errorf(service, format, a...) })
+}
+
+// walkFlags reads args as flag.Parse would for spec: the values by flag
+// name (the last one wins); fail is told of anything but a known flag.
+func walkFlags(spec cmdSpec, args []string, fail func(format string, a ...any)) map[string]string {
 	flags := map[string]string{}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "-" || arg == "--" || !strings.HasPrefix(arg, "-") {
-			c.errorf(service, "argument %q: `%s` takes flags only, and the flags after it would be ignored", arg, spec.name)
+			fail("argument %q: `%s` takes flags only, and the flags after it would be ignored", arg, spec.name)
 			break
 		}
 		flag, value, hasValue := strings.Cut(strings.TrimPrefix(arg[1:], "-"), "=")
 		f, ok := spec.flags[flag]
 		if !ok {
-			// Like flag.Parse, stop: whether a value follows is unknown.
-			c.errorf(service, "%s is not a flag of `%s`", arg, spec.name)
-			break
+			fail("%s is not a flag of `%s` (its -h)", arg, spec.name)
+			if !hasValue {
+				break // like flag.Parse, stop: whether a value follows is unknown
+			}
+			continue
 		}
 		if !hasValue {
 			switch {
@@ -495,7 +503,7 @@ func (c *checker) parseFlags(service string, spec cmdSpec, args []string) map[st
 				i++
 				value = args[i]
 			default:
-				c.errorf(service, "flag %s needs a value", arg)
+				fail("flag %s needs a value", arg)
 			}
 		}
 		flags[flag] = value

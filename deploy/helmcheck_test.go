@@ -380,35 +380,8 @@ func (r *renderedChart) parseCommand(d *appsv1.Deployment, c corev1.Container, c
 		r.errorf(where, "runs `%s`, which the test does not know (known: %v)", name, slices.Sorted(maps.Keys(cmds)))
 		return nil, false
 	}
-	p := &podCommand{deployment: d, container: c, spec: spec, flags: map[string]string{}}
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		if arg == "-" || arg == "--" || !strings.HasPrefix(arg, "-") {
-			r.errorf(p, "argument %q: `%s` takes flags only, and the flags after it would be ignored", arg, name)
-			break
-		}
-		flag, value, hasValue := strings.Cut(strings.TrimPrefix(arg[1:], "-"), "=")
-		f, ok := spec.flags[flag]
-		if !ok {
-			r.errorf(p, "%s is not a flag of `%s` (its -h)", arg, name)
-			if !hasValue {
-				break // like flag.Parse, stop: whether a value follows is unknown
-			}
-			continue
-		}
-		if !hasValue {
-			switch {
-			case f.isBool:
-				value = "true"
-			case i+1 < len(args):
-				i++
-				value = args[i]
-			default:
-				r.errorf(p, "flag %s needs a value", arg)
-			}
-		}
-		p.flags[flag] = value // the last one wins, as with flag.Parse
-	}
+	p := &podCommand{deployment: d, container: c, spec: spec}
+	p.flags = walkFlags(spec, args, func(format string, a ...any) { r.errorf(p, format, a...) })
 	return p, true
 }
 
