@@ -408,7 +408,7 @@ func startServices(ctx context.Context, conn *connect.Config, st store.Store, wo
 	if workers > 0 {
 		deps := &handlers.Deps{
 			Store: st, Cache: handlers.NewCache(conn.CacheBytes), Targets: targets, Enqueuer: svc.client,
-			Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default, Logger: logger,
+			Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.DefaultPair, Logger: logger,
 			Name: handlers.ProcessName(),
 		}
 		mux := asynq.NewServeMux()

@@ -160,9 +160,9 @@ func TestRerunAfterStoreEmptied(t *testing.T) {
 	}
 }
 
-// TestCorruptBlocks flips bytes in a stored factor block and in a top-k
-// block while the run is in progress, before anything reads them: both
-// are detected by their checksums, never consumed, computed again, and
+// TestCorruptBlocks flips bytes in a stored factor block, a partial top
+// list and a top-k block while the run is in progress, before anything
+// reads them: each is detected by their checksums, never consumed, computed again, and
 // the tables are byte-identical to an undisturbed run.
 func TestCorruptBlocks(t *testing.T) {
 	args, ref := referenceRun(t, 3)
@@ -199,12 +199,13 @@ func TestCorruptBlocks(t *testing.T) {
 		}
 	}
 	corrupt(filepath.Join("als", "001", "items", "00000.arrow"))
+	corrupt(filepath.Join("similarity", "pairs", "0000-0000", "00000.arrow"))
 	corrupt(filepath.Join("similarity", "topk", "00000.arrow"))
 	wait(t, run, 3*time.Minute)
 	sameTables(t, ref, out)
 	rep := reportOf(t, out)
-	if rep.Tasks["train"].Recomputed < 1 || rep.Tasks["similarity"].Recomputed < 1 {
-		t.Errorf("recomputed blocks: train %d, similarity %d; want at least one each\nworker:\n%s",
+	if rep.Tasks["train"].Recomputed < 1 || rep.Tasks["similarity"].Recomputed < 2 {
+		t.Errorf("recomputed blocks: train %d, similarity %d; want at least one and two\nworker:\n%s",
 			rep.Tasks["train"].Recomputed, rep.Tasks["similarity"].Recomputed, tail(w.Output(), 3000))
 	}
 }

@@ -169,7 +169,7 @@ func TestServeUploads(t *testing.T) {
 	}
 	// The worker ran the runs' block tasks and counted them.
 	workerMetrics := httpGet(t, "http://"+workerAddr+"/metrics")
-	for _, name := range []string{"als:solve", "sim:topk", "load:write"} {
+	for _, name := range []string{"als:solve", "sim:pair", "sim:merge", "load:write"} {
 		if !regexp.MustCompile(`betterread_tasks_processed_total\{type="` + name + `"\} [1-9]`).MatchString(workerMetrics) {
 			t.Errorf("worker /metrics counts no %s task:\n%s", name, workerMetrics)
 		}

@@ -1,4 +1,4 @@
-// Command worker runs block tasks — als:solve, sim:topk, load:write — from
+// Command worker runs block tasks — als:solve, sim:pair, sim:merge, load:write — from
 // Redis until SIGTERM, then stops taking work and returns unfinished tasks
 // to the queue. Scale by starting more of them. See README.md.
 package main

@@ -52,7 +52,7 @@ func newRegistry(cache *handlers.Cache, fetched *atomic.Int64) (*prometheus.Regi
 		}, []string{"type"}),
 	}
 	// Known types start at 0, so a rate() sees the first task.
-	for _, typ := range []string{tasks.TypeALSSolve, tasks.TypeSimTopK, tasks.TypeLoadWrite} {
+	for _, typ := range []string{tasks.TypeALSSolve, tasks.TypeSimPair, tasks.TypeSimMerge, tasks.TypeLoadWrite} {
 		m.processed.WithLabelValues(typ)
 		m.failed.WithLabelValues(typ)
 		m.retried.WithLabelValues(typ)

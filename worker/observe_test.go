@@ -86,7 +86,7 @@ func TestMetrics(t *testing.T) {
 	if err := ok.ProcessTask(t.Context(), asynq.NewTask(tasks.TypeALSSolve, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := failing.ProcessTask(t.Context(), asynq.NewTask(tasks.TypeSimTopK, nil)); err == nil {
+	if err := failing.ProcessTask(t.Context(), asynq.NewTask(tasks.TypeSimMerge, nil)); err == nil {
 		t.Fatal("the middleware swallowed the handler's error")
 	}
 	code, body := get(t, srv.URL+"/metrics")
@@ -95,8 +95,8 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`betterread_tasks_processed_total{type="als:solve"} 1`,
-		`betterread_tasks_processed_total{type="sim:topk"} 1`,
-		`betterread_tasks_failed_total{type="sim:topk"} 1`,
+		`betterread_tasks_processed_total{type="sim:merge"} 1`,
+		`betterread_tasks_failed_total{type="sim:merge"} 1`,
 		`betterread_tasks_failed_total{type="als:solve"} 0`,
 		`betterread_tasks_retried_total{type="load:write"} 0`,
 		`betterread_task_duration_seconds_count{type="als:solve"} 1`,

@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	defer client.Close()
 	deps := &handlers.Deps{
 		Store: st, Cache: handlers.NewCache(c.Conn.CacheBytes), Targets: c.Conn.Targets(rc), Enqueuer: client,
-		Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.Default,
+		Counter: runstate.RedisCounter{Client: rc, Logger: logger}, Kernel: similarity.DefaultPair,
 		Logger: logger, Fetched: fetched, Name: handlers.ProcessName(),
 	}
 	reg, metrics := newRegistry(deps.Cache, fetched)

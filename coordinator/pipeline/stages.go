@@ -254,7 +254,7 @@ func (x *run) storeCatalog(ctx context.Context, cat blocks.Catalog, f []float32,
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return x.rs.PutJSON(ctx, runstore.CatalogLayoutDoc, tasks.Layout{Catalog: len(cat.Index), BlockRows: x.plan.BlockRows})
+	return x.rs.PutJSON(ctx, runstore.CatalogLayoutDoc, tasks.CatalogLayout(len(cat.Index), x.plan.BlockRows))
 }
 
 func (x *run) applyMetrics(m trainMetrics) {
@@ -270,27 +270,57 @@ func (x *run) catalogLayout(ctx context.Context) (tasks.Layout, error) {
 	return l, err
 }
 
+// similarity runs the two barriers of the stage: sim:pair tasks score each
+// pair of catalogue groups once and write every block's partial top lists,
+// then sim:merge tasks merge each block's partial lists into its top-k
+// block. A top-k block the sample finds corrupt is removed and the merges
+// awaited again, which recomputes just that block.
 func (x *run) similarity(ctx context.Context) (bool, error) {
 	l, err := x.catalogLayout(ctx)
 	if err != nil {
 		return false, err
 	}
+	if l.GroupBlocks < 1 {
+		return false, fmt.Errorf("catalogue layout has no similarity groups (written by an older version): run again with --fresh")
+	}
+	groups := l.Groups()
+	pairs := make([]blockTask, 0, groups*(groups+1)/2)
+	for i := range groups {
+		for j := i; j < groups; j++ {
+			p := tasks.SimPair{Run: x.plan.Run, Gen: x.plan.Gen, I: i, J: j}
+			t, err := tasks.NewSimPair(p)
+			if err != nil {
+				return false, err
+			}
+			pairs = append(pairs, x.block(t, p.ID(), x.rs.Keys().Paired(i, j)))
+		}
+	}
 	n := l.Blocks(l.Catalog)
-	bts := make([]blockTask, 0, n)
+	merges := make([]blockTask, 0, n)
 	for b := range n {
-		p := tasks.SimTopK{Run: x.plan.Run, Gen: x.plan.Gen, Block: b}
-		t, err := tasks.NewSimTopK(p)
+		p := tasks.SimMerge{Run: x.plan.Run, Gen: x.plan.Gen, Block: b}
+		t, err := tasks.NewSimMerge(p)
 		if err != nil {
 			return false, err
 		}
-		bts = append(bts, x.block(t, p.ID(), x.rs.Keys().TopK(b)))
+		merges = append(merges, x.block(t, p.ID(), x.rs.Keys().TopK(b)))
 	}
+	stepStart := time.Now()
+	pt, err := x.await(ctx, tasks.PhaseSimilarity, x.rs.Keys().PairedPrefix(), pairs, func(done, total int) {
+		x.observe(ctx, "block pairs", done, total, stepStart)
+	})
+	x.rep.Tasks["similarity"] = pt
+	if err != nil {
+		return false, err
+	}
+	var merged Tasks
 	for try := 0; ; try++ {
 		stepStart := time.Now()
-		tk, err := x.await(ctx, tasks.PhaseSimilarity, x.rs.Keys().TopKPrefix(), bts, func(done, total int) {
+		mt, err := x.await(ctx, tasks.PhaseMerge, x.rs.Keys().TopKPrefix(), merges, func(done, total int) {
 			x.observe(ctx, "top-k blocks", done, total, stepStart)
 		})
-		x.rep.Tasks["similarity"] = addPass(x.rep.Tasks["similarity"], tk, try == 0)
+		merged = addPass(merged, mt, try == 0)
+		x.rep.Tasks["similarity"] = addTasks(pt, merged)
 		if err != nil {
 			return false, err
 		}
@@ -298,7 +328,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 		if try < maxRecompute && x.recompute(ctx, "similarity", err) {
 			continue
 		}
-		return tk.Enqueued == 0 && try == 0, err
+		return pt.Enqueued == 0 && mt.Enqueued == 0 && try == 0, err
 	}
 }
 
@@ -383,13 +413,17 @@ func (x *run) collectCounters(ctx context.Context) {
 		x.log.Warn("counters_unavailable", "err", err)
 		return
 	}
-	for _, s := range []struct{ stage, kind, corrupt string }{
-		{"train", "als", "factors"}, {"similarity", "similarity", "topk"}, {"load", "load", ""},
+	for _, s := range []struct {
+		stage, kind string
+		corrupt     []string
+	}{
+		{"train", "als", []string{"factors"}}, {"similarity", "similarity", []string{"pair", "topk"}}, {"load", "load", nil},
 	} {
 		t := x.rep.Tasks[s.stage]
 		t.Run, t.Retried = c["tasks_run:"+s.kind], c["tasks_retried:"+s.kind]
-		if s.corrupt != "" {
-			t.Recomputed = c[runstate.CorruptPrefix+s.corrupt]
+		t.Recomputed = 0
+		for _, kind := range s.corrupt {
+			t.Recomputed += c[runstate.CorruptPrefix+kind]
 		}
 		if t.Blocks > 0 || t.Run > 0 {
 			x.rep.Tasks[s.stage] = t

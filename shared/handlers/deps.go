@@ -35,7 +35,7 @@ type Deps struct {
 	Targets  dynamo.Opener
 	Counter  runstate.Counter
 	Enqueuer Enqueuer
-	Kernel   similarity.Kernel
+	Kernel   similarity.PairKernel
 	Logger   *slog.Logger
 	// Fetched counts bytes read from the store by this process.
 	Fetched *atomic.Int64
@@ -190,9 +190,13 @@ func (d *Deps) redo(ctx context.Context, plan tasks.Plan, err error) error {
 		p := tasks.ALSSolve{Run: plan.Run, Gen: plan.Gen, Iteration: ce.Block.Iteration, Side: ce.Block.Side, Block: ce.Block.Index}
 		t, terr = tasks.NewALSSolve(p)
 		id = p.ID()
+	case "pair":
+		p := tasks.SimPair{Run: plan.Run, Gen: plan.Gen, I: ce.Block.Pair[0], J: ce.Block.Pair[1]}
+		t, terr = tasks.NewSimPair(p)
+		id = p.ID()
 	case "topk":
-		p := tasks.SimTopK{Run: plan.Run, Gen: plan.Gen, Block: ce.Block.Index}
-		t, terr = tasks.NewSimTopK(p)
+		p := tasks.SimMerge{Run: plan.Run, Gen: plan.Gen, Block: ce.Block.Index}
+		t, terr = tasks.NewSimMerge(p)
 		id = p.ID()
 	default:
 		return fmt.Errorf("%w (written by the coordinator, not a block task: run again with --fresh): %w", err, asynq.SkipRetry)

@@ -1,5 +1,5 @@
 // Package handlers holds the block-task handlers, one file per task kind:
-// als:solve, sim:topk and load:write. A worker process registers them on its
+// als:solve, sim:pair, sim:merge and load:write. A worker process registers them on its
 // asynq server; the coordinator's embedded mode registers the very same
 // handlers on an in-process server, so one machine and a cluster run one
 // code path.

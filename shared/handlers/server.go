@@ -18,7 +18,8 @@ import (
 func Register(mux *asynq.ServeMux, d *Deps) {
 	mux.Use(d.timed)
 	mux.Handle(tasks.TypeALSSolve, ALSSolve{d})
-	mux.Handle(tasks.TypeSimTopK, SimTopK{d})
+	mux.Handle(tasks.TypeSimPair, SimPair{d})
+	mux.Handle(tasks.TypeSimMerge, SimMerge{d})
 	mux.Handle(tasks.TypeLoadWrite, LoadWrite{d})
 }
 
@@ -59,7 +60,7 @@ func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 }
 
 // Phase names the barrier a block task belongs to, as the coordinator's
-// report does: "train:003:items", "similarity" or "load"; "" for a
+// report does: "train:003:items", "similarity", "similarity:merge" or "load"; "" for a
 // payload it cannot read (the handler then reports the error).
 func Phase(t *asynq.Task) (run, phase string) {
 	var p struct {
@@ -73,8 +74,10 @@ func Phase(t *asynq.Task) (run, phase string) {
 	switch t.Type() {
 	case tasks.TypeALSSolve:
 		return p.Run, tasks.ALSSolve{Iteration: p.Iteration, Side: p.Side}.Phase()
-	case tasks.TypeSimTopK:
+	case tasks.TypeSimPair:
 		return p.Run, tasks.PhaseSimilarity
+	case tasks.TypeSimMerge:
+		return p.Run, tasks.PhaseMerge
 	case tasks.TypeLoadWrite:
 		return p.Run, tasks.PhaseLoad
 	}

@@ -12,6 +12,8 @@ import "fmt"
 //	runs/<run>/prepare/test/<block>.arrow             test ratings, CSR by user
 //	runs/<run>/als/<iteration>/<side>/<block>.arrow   factors after a half-iteration
 //	runs/<run>/similarity/{catalog.arrow,factors.arrow,layout.json}
+//	runs/<run>/similarity/pairs/<i>-<j>/<block>.arrow  partial top lists of a block from group pair (i, j)
+//	runs/<run>/similarity/paired/<i>-<j>               group pair (i, j) has written all its partial lists
 //	runs/<run>/similarity/topk/<block>.arrow
 //	runs/<run>/load/<block>.json                      what a load task wrote
 //	runs/<run>/load/committed.json                    the load was committed to the target
@@ -64,6 +66,20 @@ func (k Keys) Catalog() string        { return string(k) + "similarity/catalog.a
 func (k Keys) CatalogFactors() string { return string(k) + "similarity/factors.arrow" }
 func (k Keys) CatalogLayout() string  { return string(k) + "similarity/layout.json" }
 func (k Keys) TopKPrefix() string     { return string(k) + "similarity/topk/" }
+
+// PairPrefix is the prefix of the partial top lists of group pair (i, j).
+func (k Keys) PairPrefix(i, j int) string {
+	return fmt.Sprintf("%ssimilarity/pairs/%04d-%04d/", k, i, j)
+}
+
+// Pair is the partial top lists of catalogue block b from group pair (i, j).
+func (k Keys) Pair(i, j, b int) string { return fmt.Sprintf("%s%05d.arrow", k.PairPrefix(i, j), b) }
+
+// PairedPrefix is the prefix of the markers of finished group pairs.
+func (k Keys) PairedPrefix() string { return string(k) + "similarity/paired/" }
+
+// Paired marks group pair (i, j) done: every partial list it writes exists.
+func (k Keys) Paired(i, j int) string { return fmt.Sprintf("%s%04d-%04d", k.PairedPrefix(), i, j) }
 func (k Keys) TopK(b int) string      { return fmt.Sprintf("%s%05d.arrow", k.TopKPrefix(), b) }
 func (k Keys) LoadPrefix() string     { return string(k) + "load/" }
 func (k Keys) Load(b int) string      { return fmt.Sprintf("%s%05d.json", k.LoadPrefix(), b) }

@@ -24,10 +24,11 @@ var ErrCorrupt = errors.New("corrupt block")
 
 // Block names one block of a run by what produced it.
 type Block struct {
-	Kind      string // "ratings", "test", "factors", "topk", "catalog", "metadata", "catalog-factors", "strings"
+	Kind      string // "ratings", "test", "factors", "pair", "topk", "catalog", "metadata", "catalog-factors", "strings"
 	Iteration int    // factors
 	Side      string // ratings, factors
 	Index     int    // block number
+	Pair      [2]int // pair: the groups (i, j) whose sim:pair task wrote it
 }
 
 func (b Block) String() string {
@@ -40,6 +41,8 @@ func (b Block) String() string {
 		return fmt.Sprintf("test rating block %d", b.Index)
 	case "topk":
 		return fmt.Sprintf("similarity block %d", b.Index)
+	case "pair":
+		return fmt.Sprintf("partial top lists of similarity block %d from group pair (%d, %d)", b.Index, b.Pair[0], b.Pair[1])
 	}
 	return b.Kind
 }
@@ -384,8 +387,27 @@ func (r *Run) PutTopK(ctx context.Context, b int, t blocks.TopK) error {
 
 // TopK reads similarity block b into Go-owned slices.
 func (r *Run) TopK(ctx context.Context, b int) (blocks.TopK, int64, error) {
-	ref := Block{Kind: "topk", Index: b}
-	key := r.keys.TopK(b)
+	return r.topK(ctx, r.keys.TopK(b), Block{Kind: "topk", Index: b})
+}
+
+// PutPair writes the partial top lists of catalogue block b from group pair
+// (i, j).
+func (r *Run) PutPair(ctx context.Context, i, j, b int, t blocks.TopK) error {
+	return r.putBlock(ctx, r.keys.Pair(i, j, b), func(w io.Writer) error { return blocks.EncodeTopK(w, t) })
+}
+
+// Pair reads the partial top lists of catalogue block b from group pair
+// (i, j).
+func (r *Run) Pair(ctx context.Context, i, j, b int) (blocks.TopK, int64, error) {
+	return r.topK(ctx, r.keys.Pair(i, j, b), Block{Kind: "pair", Index: b, Pair: [2]int{i, j}})
+}
+
+// PutPaired marks group pair (i, j) done, after all its partial lists.
+func (r *Run) PutPaired(ctx context.Context, i, j int) error {
+	return r.write(ctx, r.keys.Paired(i, j), []byte("{}"))
+}
+
+func (r *Run) topK(ctx context.Context, key string, ref Block) (blocks.TopK, int64, error) {
 	data, err := r.readBlock(ctx, key, ref)
 	if err != nil {
 		return blocks.TopK{}, int64(len(data)), err

@@ -47,6 +47,7 @@ func (p ALSSolve) Phase() string { return fmt.Sprintf("train:%03d:%s", p.Iterati
 // Phases of the stages after training: one barrier each.
 const (
 	PhaseSimilarity = "similarity"
+	PhaseMerge      = "similarity:merge"
 	PhaseLoad       = "load"
 )
 

@@ -11,7 +11,7 @@ import (
 // catalogue books to the run's output target.
 const TypeLoadWrite = "load:write"
 
-// LoadWrite names the block; it is the same block numbering as sim:topk.
+// LoadWrite names the block; it is the same block numbering as sim:merge.
 type LoadWrite struct {
 	Run string `json:"run"`
 	// Gen is the generation of the run\'s plan the task belongs to (see

@@ -11,9 +11,9 @@ import (
 )
 
 // PlanVersion is bumped when Plan or the stored blocks change shape (2:
-// blocks carry a checksum trailer); workers reject plans they
-// do not understand.
-const PlanVersion = 2
+// blocks carry a checksum trailer; 3: similarity by pairs of groups, with
+// partial top lists); workers reject plans they do not understand.
+const PlanVersion = 3
 
 // Plan is everything a run needs to be carried out by any coordinator and
 // worker: inputs, algorithm parameters, block layout and output target. It
@@ -180,6 +180,51 @@ type Layout struct {
 	// Catalog is the number of books that take part in similarity and load:
 	// books with metadata and a non-zero factor. Set after training.
 	Catalog int `json:"catalog,omitempty"`
+	// GroupBlocks is how many catalogue blocks make one similarity group:
+	// sim:pair tasks score pairs of groups (see CatalogLayout). Set with
+	// Catalog.
+	GroupBlocks int `json:"group_blocks,omitempty"`
+}
+
+// CatalogLayout is the layout of a catalogue of n books in blocks of
+// blockRows: consecutive blocks are grouped about √blocks at a time, so
+// the similarity stage has about blocks/2 pair tasks of about blocks ×
+// blockRows² pairs each. Grouping changes the split of work, never the
+// result.
+func CatalogLayout(n, blockRows int) Layout {
+	l := Layout{Catalog: n, BlockRows: blockRows}
+	b := l.Blocks(n)
+	l.GroupBlocks = 1
+	for l.GroupBlocks*l.GroupBlocks < b {
+		l.GroupBlocks++
+	}
+	return l
+}
+
+// Groups is the number of similarity groups of the catalogue.
+func (l Layout) Groups() int {
+	if l.GroupBlocks < 1 {
+		return 0
+	}
+	b := l.Blocks(l.Catalog)
+	return (b + l.GroupBlocks - 1) / l.GroupBlocks
+}
+
+// GroupOf is the group of catalogue block b.
+func (l Layout) GroupOf(b int) int { return b / l.GroupBlocks }
+
+// GroupBlockRange is the half-open range of catalogue blocks of group g.
+func (l Layout) GroupBlockRange(g int) (first, end int) {
+	first = g * l.GroupBlocks
+	return first, min(first+l.GroupBlocks, l.Blocks(l.Catalog))
+}
+
+// GroupRows is the half-open range of catalogue rows of group g.
+func (l Layout) GroupRows(g int) (start, end int) {
+	first, last := l.GroupBlockRange(g)
+	start, _ = l.Range(first, l.Catalog)
+	_, end = l.Range(last-1, l.Catalog)
+	return start, end
 }
 
 // Rows is the number of rows on side ("users" or "items").
