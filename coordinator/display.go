@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/betterread/pipeline/shared/connect"
@@ -12,27 +13,63 @@ import (
 )
 
 // display shows a run's progress: one live line on a terminal (stage,
-// step, blocks done/total, elapsed, ETA), or a log line per step change and
-// at most every few seconds otherwise.
+// step, done/total, elapsed, ETA), or a log line per step change and at
+// most every few seconds otherwise. In bar mode it is also the writer of
+// the command's log lines: each is printed above the live line, which is
+// then drawn again, so a log line never lands inside it.
 type display struct {
 	w       io.Writer
 	mode    string // bar, log, off
 	logger  *slog.Logger
 	last    runstate.Progress
 	lastLog time.Time
-	drawn   bool
+
+	mu    sync.Mutex
+	live  string // the live line as last drawn, "" when none is shown
+	drawn bool
 }
 
 const logEvery = 5 * time.Second
 
-func newDisplay(w io.Writer, mode string, logger *slog.Logger) *display {
+// newDisplay resolves mode auto: a live line on a terminal, else log lines.
+func newDisplay(w io.Writer, mode string) *display {
 	if mode == "auto" {
 		mode = "log"
 		if connect.IsTerminal(w) {
 			mode = "bar"
 		}
 	}
-	return &display{w: w, mode: mode, logger: logger}
+	return &display{w: w, mode: mode}
+}
+
+// logWriter is where the command's log lines go: through the display in
+// bar mode, straight to w otherwise.
+func (d *display) logWriter() io.Writer {
+	if d.mode == "bar" {
+		return d
+	}
+	return d.w
+}
+
+// Write prints log lines above the live line.
+func (d *display) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live != "" {
+		fmt.Fprint(d.w, "\r\033[K")
+	}
+	n, err := d.w.Write(b)
+	if d.live != "" {
+		fmt.Fprint(d.w, d.live)
+	}
+	return n, err
+}
+
+func (d *display) draw(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, "\r\033[K%s", s)
+	d.live, d.drawn = s, true
 }
 
 func (d *display) update(p runstate.Progress) {
@@ -41,27 +78,38 @@ func (d *display) update(p runstate.Progress) {
 	d.last = p
 	switch d.mode {
 	case "bar":
-		fmt.Fprintf(d.w, "\r\033[K%s", line(p))
-		d.drawn = true
+		d.draw(line(p))
 	case "log":
-		if same && time.Since(d.lastLog) < logEvery || !changed && time.Since(d.lastLog) < logEvery && p.Done != p.Total {
+		if d.logger == nil || same && time.Since(d.lastLog) < logEvery || !changed && time.Since(d.lastLog) < logEvery && p.Done != p.Total {
 			return
 		}
 		d.lastLog = time.Now()
 		if p.Warning != "" {
-			d.logger.Warn("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total,
+			d.logger.Warn("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total, "unit", unitOf(p),
 				"elapsed_s", round(time.Since(p.Started).Seconds()), "warning", p.Warning)
 			return
 		}
-		d.logger.Info("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total,
+		d.logger.Info("progress", "stage", p.Stage, "step", p.Step, "done", p.Done, "total", p.Total, "unit", unitOf(p),
 			"elapsed_s", round(time.Since(p.Started).Seconds()), "eta_s", round(eta(p).Seconds()))
 	}
 }
 
+// finish ends the live line, so that what follows starts on a line of
+// its own.
 func (d *display) finish() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.drawn {
 		fmt.Fprintln(d.w)
 	}
+	d.live, d.drawn = "", false
+}
+
+func unitOf(p runstate.Progress) string {
+	if p.Unit == "" {
+		return "block"
+	}
+	return p.Unit
 }
 
 func line(p runstate.Progress) string {
@@ -72,8 +120,8 @@ func line(p runstate.Progress) string {
 	}
 	if p.Total > 0 {
 		const width = 20
-		filled := width * p.Done / p.Total
-		fmt.Fprintf(&b, " [%s%s] %d/%d blocks", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.Done, p.Total)
+		filled := width * min(p.Done, p.Total) / p.Total
+		fmt.Fprintf(&b, " [%s%s] %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), amount(p.Done, p.Total, unitOf(p)))
 	}
 	fmt.Fprintf(&b, "  %s", time.Since(p.Started).Round(100*time.Millisecond))
 	if e := eta(p); e > 0 {
@@ -83,6 +131,27 @@ func line(p runstate.Progress) string {
 		fmt.Fprintf(&b, "  ! %s", p.Warning)
 	}
 	return b.String()
+}
+
+// amount is "done/total units", in MB for bytes, with the unit's plural
+// when total is not one.
+func amount(done, total int, unit string) string {
+	if unit == "byte" {
+		return fmt.Sprintf("%.1f/%.1f MB", float64(done)/1e6, float64(total)/1e6)
+	}
+	return fmt.Sprintf("%d/%d %s", done, total, plural(total, unit))
+}
+
+// plural is word for n of one, its plural otherwise (words ending in y
+// after a consonant take -ies; the units here need no more).
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ay") {
+		return word[:len(word)-1] + "ies"
+	}
+	return word + "s"
 }
 
 // eta extrapolates the stage's elapsed time over the fraction done.

@@ -44,7 +44,15 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err != nil {
 		return err
 	}
-	logger, err := connect.NewLogger(stderr, c.LogFormat, c.LogLevel)
+	// On a terminal the display owns the last line: log lines go through
+	// it, above the live line. "auto" is resolved on the terminal itself,
+	// not on the display's writer.
+	disp := newDisplay(stderr, c.Progress)
+	format := c.LogFormat
+	if format == "auto" && connect.IsTerminal(stderr) {
+		format = "text"
+	}
+	logger, err := connect.NewLogger(disp.logWriter(), format, c.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -82,7 +90,7 @@ func runCommand(ctx context.Context, args []string, env connect.Env, stdout, std
 	if err := svc.startRun(ctx, st, plan, c.Fresh, tasks.TriggerCLI, runLog); err != nil {
 		return err
 	}
-	disp := newDisplay(stderr, c.Progress, runLog)
+	disp.logger = runLog
 	state, err := waitRun(ctx, svc, plan.Run, c.RedisTimeout, disp, runLog)
 	disp.finish()
 	if errors.Is(err, errRedisGone) {
@@ -243,6 +251,9 @@ func (c *runConfig) finishRun(ctx context.Context, st store.Store, run string, s
 		return err
 	}
 	rep.WriteSummary(stdout)
+	if c.conn.Store == filepath.Join(c.Out, ".blocks") {
+		fmt.Fprintf(stdout, "block store %s kept so that a rerun resumes; remove it with: rm -r %s\n", c.conn.Store, shellQuote(c.conn.Store))
+	}
 	switch {
 	case state == asynq.TaskStateArchived:
 		return fmt.Errorf("run %s failed: %s", run, rep.Error)
@@ -577,4 +588,14 @@ func writeFileAtomic(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// shellQuote quotes a path for a shell command line when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:,@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

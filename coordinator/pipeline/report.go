@@ -190,6 +190,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 	p("after filtering: %d users, %d books, %d ratings (train %d, test %d)\n", c.Users, c.Books, c.Ratings, c.RatingsTrain, c.RatingsTest)
 	p("books without metadata %d, with zero factors %d; %d books in the tables\n", c.BooksWithoutMetadata, c.BooksZeroFactors, c.Catalog)
 	p("rmse: train %.4f, test %.4f (%d test ratings dropped: cold start)\n", r.RMSE.Train, r.RMSE.Test, c.TestDroppedColdStart)
+	if r.RMSE.Test > 0 {
+		p("  train is the error on the ratings the model was fitted to, test on ratings held out from it: test above train is what a model does on ratings it has not seen\n")
+	}
 	p("stages:")
 	for _, s := range StageOrder {
 		if st, ok := r.Stages[s]; ok {
@@ -201,7 +204,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		p("tasks:")
 		for _, s := range []string{"train", "similarity", "load"} {
 			if t, ok := r.Tasks[s]; ok {
-				p(" %s %d blocks, %d run, %d retried, %d resumed, %d recomputed, %d backups (%d won);", s, t.Blocks, t.Run, t.Retried, t.Resumed, t.Recomputed, t.Speculated, t.BackupWon)
+				p(" %s %s, %d run, %d retried, %d resumed, %d recomputed, %s (%d won);", s, count(t.Blocks, "task"), t.Run, t.Retried, t.Resumed, t.Recomputed, count(t.Speculated, "backup"), t.BackupWon)
 			}
 		}
 		p("\n")
@@ -215,12 +218,12 @@ func (r *Report) WriteSummary(w io.Writer) {
 				workers[w] = true
 			}
 		}
-		p("store reads per worker per ALS half-iteration: mean %s, max %s over %d workers (a whole factor side: users %s, items %s)\n",
-			mb(sum/n), mb(most), len(workers), mb(r.Bytes["factor_side_users"]), mb(r.Bytes["factor_side_items"]))
+		p("store reads per worker per ALS half-iteration: mean %s, max %s over %s (a whole factor side: users %s, items %s)\n",
+			mb(sum/n), mb(most), count(int64(len(workers)), "worker"), mb(r.Bytes["factor_side_users"]), mb(r.Bytes["factor_side_items"]))
 	}
 	if c := r.Coordination; c != nil && c.Phases > 0 {
-		p("coordination: %d phases; outside task execution %.2fs of %.2fs (%.0f%%); queue wait %.2fs + barrier lag %.2fs (%.1f%%)\n",
-			c.Phases, c.OutsideTasksSeconds, c.RunSeconds, 100*c.OutsideShare, c.QueueWaitSeconds, c.BarrierLagSeconds, 100*c.BarrierShare)
+		p("coordination: %s; %.2fs of %.2fs outside block tasks (%.0f%%: the coordinator's own stages and waits), of which %.2fs waiting for a worker to take a phase's first task and %.2fs from a phase's last task to the next phase (%.1f%%)\n",
+			count(int64(c.Phases), "phase"), c.OutsideTasksSeconds, c.RunSeconds, 100*c.OutsideShare, c.QueueWaitSeconds, c.BarrierLagSeconds, 100*c.BarrierShare)
 	}
 	if len(r.Tables) > 0 {
 		p("tables:%s\n", reasons(r.Tables))
@@ -247,6 +250,14 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("  %s\n", is)
 	}
+}
+
+// count is "n word", with the plural when n is not one.
+func count(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func sum(m map[string]int64) int64 {

@@ -249,7 +249,7 @@ func (x *run) begin(ctx context.Context, stage string) {
 	x.stage, x.start = stage, time.Now()
 	x.rep.Stages[stage] = StageReport{Status: "running"}
 	x.log.Info("stage_started", "stage", stage)
-	x.observe(ctx, "", 0, 0, x.start)
+	x.observe(ctx, "", "", 0, 0, x.start)
 	x.save(ctx)
 }
 
@@ -272,17 +272,17 @@ func (x *run) end(ctx context.Context, stage string, resumed bool, err error) {
 	x.save(ctx)
 }
 
-func (x *run) observe(ctx context.Context, step string, done, total int, stepStart time.Time) {
+func (x *run) observe(ctx context.Context, step, unit string, done, total int, stepStart time.Time) {
 	f := 0.0
 	if total > 0 {
 		f = float64(done) / float64(total)
 	}
-	x.observeFraction(ctx, step, done, total, stepStart, f)
+	x.observeFraction(ctx, step, unit, done, total, stepStart, f)
 }
 
-func (x *run) observeFraction(ctx context.Context, step string, done, total int, stepStart time.Time, fraction float64) {
+func (x *run) observeFraction(ctx context.Context, step, unit string, done, total int, stepStart time.Time, fraction float64) {
 	x.last = runstate.Progress{
-		Run: x.plan.Run, Stage: x.stage, Step: step, Done: done, Total: total, Fraction: fraction,
+		Run: x.plan.Run, Stage: x.stage, Step: step, Done: done, Total: total, Unit: unit, Fraction: fraction,
 		Started: x.start, StepStart: stepStart, Status: x.rep.Status, Updated: time.Now(), Warning: x.warning,
 	}
 	if x.Observer != nil {
@@ -335,7 +335,7 @@ func (x *run) finish(ctx context.Context, err error) {
 	}
 	x.endAttempt(sctx)
 	x.save(sctx)
-	x.observe(sctx, "", 0, 0, time.Now())
+	x.observe(sctx, "", "", 0, 0, time.Now())
 }
 
 // validate: both files present, big enough, with the expected headers. A

@@ -101,7 +101,7 @@ func (x *run) halfIterations(ctx context.Context, stage Tasks, first bool) (bool
 			step := fmt.Sprintf("iteration %d/%d %s", it, iters, side)
 			stepStart := time.Now()
 			tk, err := x.await(ctx, tasks.ALSSolve{Iteration: it, Side: side}.Phase(), x.rs.Keys().FactorsPrefix(it, side), bts, func(done, total int) {
-				x.observeFraction(ctx, step, done, total, stepStart, (float64(half)+float64(done)/float64(max(total, 1)))/float64(2*iters))
+				x.observeFraction(ctx, step, "block", done, total, stepStart, (float64(half)+float64(done)/float64(max(total, 1)))/float64(2*iters))
 			})
 			total = addTasks(total, tk)
 			x.rep.Tasks["train"] = addPass(stage, total, first)
@@ -307,7 +307,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 	}
 	stepStart := time.Now()
 	pt, err := x.await(ctx, tasks.PhaseSimilarity, x.rs.Keys().PairedPrefix(), pairs, func(done, total int) {
-		x.observe(ctx, "block pairs", done, total, stepStart)
+		x.observe(ctx, "scoring pairs", "group pair", done, total, stepStart)
 	})
 	x.rep.Tasks["similarity"] = pt
 	if err != nil {
@@ -317,7 +317,7 @@ func (x *run) similarity(ctx context.Context) (bool, error) {
 	for try := 0; ; try++ {
 		stepStart := time.Now()
 		mt, err := x.await(ctx, tasks.PhaseMerge, x.rs.Keys().TopKPrefix(), merges, func(done, total int) {
-			x.observe(ctx, "top-k blocks", done, total, stepStart)
+			x.observe(ctx, "merging top lists", "block", done, total, stepStart)
 		})
 		merged = addPass(merged, mt, try == 0)
 		x.rep.Tasks["similarity"] = addTasks(pt, merged)
@@ -380,7 +380,7 @@ func (x *run) load(ctx context.Context) (bool, error) {
 	}
 	stepStart := time.Now()
 	tk, err := x.await(ctx, tasks.PhaseLoad, x.rs.Keys().LoadPrefix(), bts, func(done, total int) {
-		x.observe(ctx, "load blocks", done, total, stepStart)
+		x.observe(ctx, "writing", "block", done, total, stepStart)
 	})
 	x.rep.Tasks["load"] = tk
 	if err != nil {

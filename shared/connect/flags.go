@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -27,6 +28,23 @@ func (f *Flags) parse(env string, set func(string) error) {
 	}
 }
 
+// parsed sets *p from the environment variable env through parse; a
+// malformed value is recorded and leaves *p at its default, so it is
+// reported once and not again as an out-of-range value.
+func parsed[T any](f *Flags, p *T, env, what string, parse func(string) (T, error)) {
+	f.parse(env, func(v string) error {
+		x, err := parse(v)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return fmt.Errorf("%s out of range", what)
+			}
+			return fmt.Errorf("not %s", what)
+		}
+		*p = x
+		return nil
+	})
+}
+
 // String defines a string flag.
 func (f *Flags) String(p *string, name, env, def, usage string) {
 	*p = def
@@ -45,34 +63,34 @@ func (f *Flags) Redacted(p *string, name, env, def, usage string) {
 // Int defines an int flag.
 func (f *Flags) Int(p *int, name, env string, def int, usage string) {
 	*p = def
-	f.parse(env, func(v string) (err error) { *p, err = strconv.Atoi(v); return })
+	parsed(f, p, env, "an integer", strconv.Atoi)
 	f.FS.IntVar(p, name, *p, f.usage(usage, env))
 }
 
 // Int64 defines an int64 flag.
 func (f *Flags) Int64(p *int64, name, env string, def int64, usage string) {
 	*p = def
-	f.parse(env, func(v string) (err error) { *p, err = strconv.ParseInt(v, 10, 64); return })
+	parsed(f, p, env, "an integer", func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) })
 	f.FS.Int64Var(p, name, *p, f.usage(usage, env))
 }
 
 // Float defines a float64 flag.
 func (f *Flags) Float(p *float64, name, env string, def float64, usage string) {
 	*p = def
-	f.parse(env, func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return })
+	parsed(f, p, env, "a number", func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
 	f.FS.Float64Var(p, name, *p, f.usage(usage, env))
 }
 
 // Bool defines a bool flag.
 func (f *Flags) Bool(p *bool, name, env string, def bool, usage string) {
 	*p = def
-	f.parse(env, func(v string) (err error) { *p, err = strconv.ParseBool(v); return })
+	parsed(f, p, env, "true or false", strconv.ParseBool)
 	f.FS.BoolVar(p, name, *p, f.usage(usage, env))
 }
 
 // Duration defines a time.Duration flag.
 func (f *Flags) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	*p = def
-	f.parse(env, func(v string) (err error) { *p, err = time.ParseDuration(v); return })
+	parsed(f, p, env, "a duration such as 30s or 2m", time.ParseDuration)
 	f.FS.DurationVar(p, name, *p, f.usage(usage, env))
 }

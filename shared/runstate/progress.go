@@ -18,6 +18,9 @@ type Progress struct {
 	Step  string `json:"step,omitempty"` // e.g. "iteration 3/10 items"
 	Done  int    `json:"done"`
 	Total int    `json:"total"`
+	// Unit is what Done and Total count, singular: "block" when empty,
+	// "block pair", "byte", "item".
+	Unit string `json:"unit,omitempty"`
 	// Fraction of the stage done, 0..1, for an ETA.
 	Fraction  float64   `json:"fraction"`
 	Started   time.Time `json:"started"`    // when the stage started
