@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/betterread/pipeline/shared/buildinfo"
 	"github.com/betterread/pipeline/shared/dataset"
 )
 
@@ -138,9 +139,10 @@ func TestRunTinyFixture(t *testing.T) {
 		t.Errorf("status --out does not show the run and its attempt:\n%s", s)
 	}
 	var rep struct {
-		RunID  string `json:"run_id"`
-		Status string `json:"status"`
-		Stages map[string]struct {
+		RunID   string `json:"run_id"`
+		Version string `json:"version"`
+		Status  string `json:"status"`
+		Stages  map[string]struct {
 			Status  string  `json:"status"`
 			Seconds float64 `json:"seconds"`
 		} `json:"stages"`
@@ -163,6 +165,12 @@ func TestRunTinyFixture(t *testing.T) {
 	}
 	if rep.RunID == "" || rep.Status != "succeeded" || !rep.Verify.Verified {
 		t.Fatalf("report: run %q status %q verified %v: %s", rep.RunID, rep.Status, rep.Verify.Verified, rep.Verify.Message)
+	}
+	if want := buildinfo.Read().String(); rep.Version != want {
+		t.Errorf("report version %q, want the build's %q", rep.Version, want)
+	}
+	if !strings.Contains(stdout, "block store "+filepath.Join(out, ".blocks")+" kept so that a rerun resumes") {
+		t.Errorf("summary does not say the block store is kept:\n%s", stdout)
 	}
 	for _, s := range []string{"validate", "prepare", "train", "similarity", "load", "verify"} {
 		if rep.Stages[s].Status != "succeeded" {

@@ -15,6 +15,9 @@ import (
 // change and, by the CLI, to DIR/report.json at the end.
 type Report struct {
 	RunID    string                 `json:"run_id"`
+	// Version is the build of the coordinator that carried the run out
+	// (its latest attempt).
+	Version string `json:"version,omitempty"`
 	Status   string                 `json:"status"` // running, succeeded, failed
 	Error    string                 `json:"error,omitempty"`
 	Started  time.Time              `json:"started"`

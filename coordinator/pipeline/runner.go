@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/betterread/pipeline/shared/buildinfo"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -139,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, id, trigger string) (*Report, error) {
 
 	x := &run{Runner: r, plan: plan, rs: rs, lease: lease, log: r.Logger.With("run_id", id)}
 	x.rep = &Report{
-		RunID: id, Status: "running", Started: time.Now().UTC(),
+		RunID: id, Version: buildinfo.Read().String(), Status: "running", Started: time.Now().UTC(),
 		Inputs: Inputs{Books: plan.Books, Ratings: plan.Ratings},
 		Stages: map[string]StageReport{}, Tasks: map[string]Tasks{}, Tables: map[string]int64{},
 		Params: planParams(plan),
