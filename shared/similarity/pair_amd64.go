@@ -1,0 +1,232 @@
+//go:build !purego
+
+package similarity
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/bits"
+	"sync"
+
+	"golang.org/x/sys/cpu"
+)
+
+// defaultPair picks the AVX2 kernel when the CPU (and the OS) support it.
+func defaultPair() PairKernel {
+	if cpu.X86.HasAVX2 {
+		return AVX2Pair{}
+	}
+	return PortablePair{}
+}
+
+var errNoAVX2 = errors.New("similarity: the avx2 kernel needs a CPU with AVX2")
+
+// Tile shape of pairScan: 6 rows × 16 columns in twelve YMM registers.
+const (
+	tileRows = 6
+	tileCols = 16
+	// panelChunkBytes bounds the column panels every row group sweeps before
+	// the next chunk, so that they stay in L2 (512 KiB per core here).
+	panelChunkBytes = 256 << 10
+	// ctxGroups is how many row groups run between checks of ctx.
+	ctxGroups = 32
+)
+
+// tile is what pairScan leaves for a panel with a hit: the 6×16 scores,
+// row-major, and per row the mask of columns whose score is not below the
+// row's or the column's threshold (or is NaN). Layout fixed by the assembly.
+type tile struct {
+	s [tileRows * tileCols]float32
+	m [tileRows]uint16
+}
+
+// pairScan scores the 6 rows at a (k×6 floats: dimension-major, row r of
+// dimension d at a[d*6+r]) against panels 0..np-1 at bp (each k×16 floats,
+// column c of dimension d at [d*16+c]), in order. It returns the first
+// panel with a score s where !(s < rthr[r]) or !(s < cthr[16p+c]), having
+// stored that tile at hit, or np when there is none. Scores are exactly
+// the package's (products rounded, summed in dimension order, no FMA).
+//
+//go:noescape
+func pairScan(k int, a *float32, bp *float32, np int, rthr *float32, cthr *float32, hit *tile) int
+
+// openThr is a threshold every score passes: pairScan with it stores a
+// tile unconditionally.
+var openThr = [tileCols]float32{negInf, negInf, negInf, negInf, negInf, negInf, negInf, negInf,
+	negInf, negInf, negInf, negInf, negInf, negInf, negInf, negInf}
+
+// AVX2Pair is the [PairKernel] in AVX2 assembly (pair_amd64.s). It gives
+// the same lists as [PortablePair], bit for bit; on a CPU without AVX2
+// Pair returns an error.
+//
+// The rows of a that are not skipped are packed in groups of six, the
+// columns (rows of b) in panels of sixteen, transposed so that a panel's
+// values for one dimension are one 64-byte load. pairScan keeps a 6×16
+// tile in registers and compares it with each row's threshold (the worst
+// score of its list, -Inf while it has room) and with each column's: a
+// pair feeds both lists. Only tiles with a score that may enter a list
+// come back to Go, where insert decides exactly.
+type AVX2Pair struct{}
+
+// Name implements [PairKernel].
+func (AVX2Pair) Name() string { return "avx2" }
+
+// Pair implements [PairKernel].
+func (AVX2Pair) Pair(ctx context.Context, all []float32, k int, skip []bool, a, b Range, top int, la, lb []Neighbor) error {
+	if !cpu.X86.HasAVX2 {
+		return errNoAVX2
+	}
+	if err := checkPair(all, k, skip, a, b, top, la, lb); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := tiledPool.Get().(*tiled)
+	defer tiledPool.Put(t)
+	t.setup(k, skip, a, b, top, la, lb)
+	t.pack(all)
+	return t.run(ctx)
+}
+
+// tiled is the state of one AVX2Pair call, pooled so that a call
+// allocates nothing once warm.
+type tiled struct {
+	pairRows
+	groups, panels int
+	apack, bpan    []float32 // [groups][k][6] and [panels][k][16], zero padded
+	rthr, cthr     []float32 // per packed row / column, +Inf padded; one slice when diag
+	thrBuf         []float32
+	hit            tile
+}
+
+var tiledPool = sync.Pool{New: func() any { return new(tiled) }}
+
+// grow returns s with length n, reusing its array when it can.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// pack lays out the rows, the column panels and the thresholds.
+func (t *tiled) pack(all []float32) {
+	k := t.k
+	t.groups = (len(t.rows) + tileRows - 1) / tileRows
+	t.panels = (len(t.cols) + tileCols - 1) / tileCols
+	t.apack = grow(t.apack, t.groups*k*tileRows)
+	clear(t.apack)
+	for pi, i := range t.rows {
+		g, r := pi/tileRows, pi%tileRows
+		for d, x := range all[int(i)*k : int(i)*k+k] {
+			t.apack[(g*k+d)*tileRows+r] = x
+		}
+	}
+	t.bpan = grow(t.bpan, t.panels*k*tileCols)
+	clear(t.bpan)
+	for pj, j := range t.cols {
+		p, c := pj/tileCols, pj%tileCols
+		for d, x := range all[int(j)*k : int(j)*k+k] {
+			t.bpan[(p*k+d)*tileCols+c] = x
+		}
+	}
+	// Padding rows and columns get +Inf thresholds: their scores (0) never
+	// pass on their own account, and Go ignores them in a hit tile.
+	nr, nc := t.groups*tileRows, t.panels*tileCols
+	if t.diag {
+		nr = max(nr, nc)
+		nc = 0
+	}
+	t.thrBuf = grow(t.thrBuf, nr+nc)
+	t.rthr, t.cthr = t.thrBuf[:nr], t.thrBuf[nr:]
+	inf := float32(math.Inf(1))
+	for pi := range t.rthr {
+		if pi < len(t.rows) {
+			t.rthr[pi] = worst(t.rowList(pi))
+		} else {
+			t.rthr[pi] = inf
+		}
+	}
+	if t.diag {
+		t.cthr = t.rthr
+		return
+	}
+	for pj := range t.cthr {
+		if pj < len(t.cols) {
+			t.cthr[pj] = worst(t.colList(pj))
+		} else {
+			t.cthr[pj] = inf
+		}
+	}
+}
+
+// run sweeps every row group over the panels, a chunk of panels at a time.
+// When diag, a group starts at the first panel with a column after its
+// first row; the panels that also hold columns at or before its rows
+// straddle the diagonal and are taken whole, for Go to drop the pairs
+// with j <= i.
+func (t *tiled) run(ctx context.Context) error {
+	k := t.k
+	chunk := max(1, panelChunkBytes/(4*k*tileCols))
+	for c0 := 0; c0 < t.panels; c0 += chunk {
+		c1 := min(c0+chunk, t.panels)
+		for g := range t.groups {
+			if g%ctxGroups == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			a := &t.apack[g*k*tileRows]
+			p := c0
+			if t.diag {
+				p = max(p, (tileRows*g+1)/tileCols)
+				for end := min(c1, (tileRows*g+tileRows-1)/tileCols+1); p < end; p++ {
+					pairScan(k, a, &t.bpan[p*k*tileCols], 1, &openThr[0], &openThr[0], &t.hit)
+					t.take(g, p)
+				}
+			}
+			for p < c1 {
+				h := pairScan(k, a, &t.bpan[p*k*tileCols], c1-p, &t.rthr[g*tileRows], &t.cthr[p*tileCols], &t.hit)
+				if p += h; p == c1 {
+					break
+				}
+				t.take(g, p)
+				p++
+			}
+		}
+	}
+	return nil
+}
+
+// take feeds the pairs of the hit tile at row group g, panel p whose mask
+// bit is set: each score is offered to the row's list and the column's
+// list when it reaches their current thresholds, and insert decides.
+func (t *tiled) take(g, p int) {
+	for r, m := range t.hit.m {
+		pi := g*tileRows + r
+		if m == 0 || pi >= len(t.rows) {
+			continue
+		}
+		row := t.rowList(pi)
+		i := t.rows[pi]
+		s := t.hit.s[r*tileCols : r*tileCols+tileCols]
+		for ; m != 0; m &= m - 1 {
+			c := bits.TrailingZeros16(m)
+			pj := p*tileCols + c
+			if pj >= len(t.cols) || t.diag && pj <= pi {
+				continue
+			}
+			sc := s[c]
+			if sc >= t.rthr[pi] && insert(row, t.cols[pj], sc) {
+				t.rthr[pi] = worst(row)
+			}
+			if sc >= t.cthr[pj] {
+				if col := t.colList(pj); insert(col, i, sc) {
+					t.cthr[pj] = worst(col)
+				}
+			}
+		}
+	}
+}
