@@ -83,3 +83,68 @@ func BenchmarkTopK(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPair feeds one block pair of 4096×4096 rows, and one diagonal
+// block of 4096 rows, at rank 10, top 20, through each pair kernel. "fresh"
+// starts from empty lists (a task's partial lists); "warm" from lists that
+// already hold the top 20 of 16 384 other rows, as when one list per block
+// accumulates over the block pairs. Pair runs on one goroutine, so
+// Gpairs/s is per core; Gpairs/cpu-s divides by the CPU time the process
+// used instead of the wall time, which is the per-core figure when other
+// work shares the cores (the timer is stopped while lists are reset, the
+// CPU clock is not, so it is a slight underestimate).
+func BenchmarkPair(b *testing.B) {
+	const (
+		block, k, top = 4096, 10, 20
+		n             = 6 * block
+	)
+	all := randomFactors(rand.New(rand.NewPCG(7, 7)), n, k, false)
+	skip := Normalize(all, k)
+	ra, rb := Range{0, block}, Range{block, 2 * block}
+	warmA, warmB := NewLists(block, top), NewLists(block, top)
+	rest := Range{2 * block, n}
+	if err := (PortablePair{}).Pair(b.Context(), all, k, skip, ra, rest, top, warmA, NewLists(rest.len(), top)); err != nil {
+		b.Fatal(err)
+	}
+	if err := (PortablePair{}).Pair(b.Context(), all, k, skip, rb, rest, top, warmB, NewLists(rest.len(), top)); err != nil {
+		b.Fatal(err)
+	}
+	fresh := NewLists(block, top)
+	shapes := []struct {
+		name         string
+		a, b         Range
+		startA, strB []Neighbor
+		pairs        float64
+	}{
+		{"block 4096x4096 fresh", ra, rb, fresh, fresh, block * block},
+		{"block 4096x4096 warm", ra, rb, warmA, warmB, block * block},
+		{"diag 4096 fresh", ra, ra, fresh, nil, block * (block - 1) / 2},
+		{"diag 4096 warm", ra, ra, warmA, nil, block * (block - 1) / 2},
+	}
+	for _, kern := range pairKernels(b) {
+		for _, sh := range shapes {
+			b.Run(kern.Name()+" "+sh.name, func(b *testing.B) {
+				b.ReportAllocs()
+				la := make([]Neighbor, len(sh.startA))
+				var lb []Neighbor
+				if sh.strB != nil {
+					lb = make([]Neighbor, len(sh.strB))
+				}
+				cpu0, cpuOK := cpuSeconds()
+				for b.Loop() {
+					b.StopTimer()
+					copy(la, sh.startA)
+					copy(lb, sh.strB)
+					b.StartTimer()
+					if err := kern.Pair(b.Context(), all, k, skip, sh.a, sh.b, top, la, lb); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(sh.pairs*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gpairs/s")
+				if cpu1, ok := cpuSeconds(); ok && cpuOK {
+					b.ReportMetric(sh.pairs*float64(b.N)/(cpu1-cpu0)/1e9, "Gpairs/cpu-s")
+				}
+			})
+		}
+	}
+}

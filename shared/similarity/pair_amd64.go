@@ -34,11 +34,12 @@ const (
 )
 
 // tile is what pairScan leaves for a panel with a hit: the 6×16 scores,
-// row-major, and per row the mask of columns whose score is not below the
-// row's or the column's threshold (or is NaN). Layout fixed by the assembly.
+// row-major, and per row two masks of columns: bits 0-15 those whose score
+// is not below the row's threshold, bits 16-31 those whose score is not
+// below the column's (a NaN score sets both). Layout fixed by the assembly.
 type tile struct {
 	s [tileRows * tileCols]float32
-	m [tileRows]uint16
+	m [tileRows]uint32
 }
 
 // pairScan scores the 6 rows at a (k×6 floats: dimension-major, row r of
@@ -53,8 +54,12 @@ func pairScan(k int, a *float32, bp *float32, np int, rthr *float32, cthr *float
 
 // openThr is a threshold every score passes: pairScan with it stores a
 // tile unconditionally.
-var openThr = [tileCols]float32{negInf, negInf, negInf, negInf, negInf, negInf, negInf, negInf,
-	negInf, negInf, negInf, negInf, negInf, negInf, negInf, negInf}
+var openThr = func() (t [tileCols]float32) {
+	for i := range t {
+		t[i] = negInf
+	}
+	return t
+}()
 
 // AVX2Pair is the [PairKernel] in AVX2 assembly (pair_amd64.s). It gives
 // the same lists as [PortablePair], bit for bit; on a CPU without AVX2
@@ -200,29 +205,37 @@ func (t *tiled) run(ctx context.Context) error {
 	return nil
 }
 
-// take feeds the pairs of the hit tile at row group g, panel p whose mask
-// bit is set: each score is offered to the row's list and the column's
-// list when it reaches their current thresholds, and insert decides.
+// take feeds the pairs of the hit tile at row group g, panel p: those
+// flagged for the row to the row's list, those flagged for the column to
+// the column's, each when it still reaches the list's threshold (an insert
+// earlier in the tile may have raised it); insert decides exactly.
 func (t *tiled) take(g, p int) {
+	// Columns past the last are padding.
+	valid := uint32(1)<<min(tileCols, len(t.cols)-p*tileCols) - 1
 	for r, m := range t.hit.m {
 		pi := g*tileRows + r
 		if m == 0 || pi >= len(t.rows) {
 			continue
 		}
-		row := t.rowList(pi)
-		i := t.rows[pi]
+		v := valid
+		if t.diag && pi >= p*tileCols {
+			// A tile on the diagonal: the pairs with j <= i are not this
+			// call's.
+			v &^= uint32(1)<<min(tileCols, pi-p*tileCols+1) - 1
+		}
 		s := t.hit.s[r*tileCols : r*tileCols+tileCols]
-		for ; m != 0; m &= m - 1 {
-			c := bits.TrailingZeros16(m)
-			pj := p*tileCols + c
-			if pj >= len(t.cols) || t.diag && pj <= pi {
-				continue
-			}
-			sc := s[c]
-			if sc >= t.rthr[pi] && insert(row, t.cols[pj], sc) {
+		row := t.rowList(pi)
+		for rm := m & v; rm != 0; rm &= rm - 1 {
+			c := bits.TrailingZeros32(rm)
+			if sc := s[c]; sc >= t.rthr[pi] && insert(row, t.cols[p*tileCols+c], sc) {
 				t.rthr[pi] = worst(row)
 			}
-			if sc >= t.cthr[pj] {
+		}
+		i := t.rows[pi]
+		for cm := m >> tileCols & v; cm != 0; cm &= cm - 1 {
+			c := bits.TrailingZeros32(cm)
+			pj := p*tileCols + c
+			if sc := s[c]; sc >= t.cthr[pj] {
 				if col := t.colList(pj); insert(col, i, sc) {
 					t.cthr[pj] = worst(col)
 				}

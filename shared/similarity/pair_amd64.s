@@ -37,22 +37,27 @@
 	VCMPPS       $0x15, Y2, Y1, Y1; \
 	VORPS        Y1, Y0, Y0
 
-// MASK(roff, moff, lo, hi): the 16-bit mask of the row's scores s with
-// s !< rthr[row] or s !< cthr[column], stored at moff(R11). Y1/Y2 hold
-// cthr; clobbers the row's accumulators (already stored).
+// MASK(roff, moff, lo, hi): the masks of row r's scores s (accumulators
+// lo, hi) with s !< rthr[r] (bits 0-15, one per column) and with
+// s !< cthr[column] (bits 16-31), stored as a uint32 at moff(R11). Y1/Y2
+// hold cthr; clobbers Y0, Y3, AX and BX.
 #define MASK(roff, moff, lo, hi) \
 	VBROADCASTSS roff(R9), Y0; \
 	VCMPPS       $0x15, Y0, lo, Y3; \
-	VCMPPS       $0x15, Y1, lo, lo; \
-	VORPS        Y3, lo, lo; \
-	VMOVMSKPS    lo, AX; \
+	VMOVMSKPS    Y3, AX; \
 	VCMPPS       $0x15, Y0, hi, Y3; \
-	VCMPPS       $0x15, Y2, hi, hi; \
-	VORPS        Y3, hi, hi; \
-	VMOVMSKPS    hi, BX; \
+	VMOVMSKPS    Y3, BX; \
 	SHLL         $8, BX; \
 	ORL          BX, AX; \
-	MOVW         AX, moff(R11)
+	VCMPPS       $0x15, Y1, lo, Y3; \
+	VMOVMSKPS    Y3, BX; \
+	SHLL         $16, BX; \
+	ORL          BX, AX; \
+	VCMPPS       $0x15, Y2, hi, Y3; \
+	VMOVMSKPS    Y3, BX; \
+	SHLL         $24, BX; \
+	ORL          BX, AX; \
+	MOVL         AX, moff(R11)
 
 // func pairScan(k int, a *float32, bp *float32, np int, rthr *float32, cthr *float32, hit *tile) int
 TEXT ·pairScan(SB), NOSPLIT, $0-64
@@ -150,11 +155,11 @@ found:
 	VMOVUPS (R10), Y1
 	VMOVUPS 32(R10), Y2
 	MASK(0, 384, Y4, Y5)
-	MASK(4, 386, Y6, Y7)
-	MASK(8, 388, Y8, Y9)
-	MASK(12, 390, Y10, Y11)
-	MASK(16, 392, Y12, Y13)
-	MASK(20, 394, Y14, Y15)
+	MASK(4, 388, Y6, Y7)
+	MASK(8, 392, Y8, Y9)
+	MASK(12, 396, Y10, Y11)
+	MASK(16, 400, Y12, Y13)
+	MASK(20, 404, Y14, Y15)
 	MOVQ    R13, ret+56(FP)
 	VZEROUPPER
 	RET
