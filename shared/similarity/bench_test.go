@@ -6,8 +6,9 @@ import (
 )
 
 // BenchmarkTopK runs one block of 512 query rows against 20 000 books at
-// rank 10, top 20: the pipeline's shape. The sub-benchmarks other than
-// "portable" are the stages the kernel went through, kept to measure each
+// rank 10, top 20: the pipeline's shape. "default" is Default (the AVX2
+// kernel where the CPU has it); the sub-benchmarks after "portable" are the
+// stages the portable kernel went through, kept to measure each
 // optimisation against the one before it in the same run.
 func BenchmarkTopK(b *testing.B) {
 	const (
@@ -41,9 +42,16 @@ func BenchmarkTopK(b *testing.B) {
 		name string
 		run  func(b *testing.B)
 	}{
-		{"portable", func(b *testing.B) {
+		{"default", func(b *testing.B) {
 			for b.Loop() {
 				if err := TopK(b.Context(), all, k, skip, qStart, qStart+queries, top, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		{"portable", func(b *testing.B) {
+			for b.Loop() {
+				if err := (Portable{}).TopK(b.Context(), all, k, skip, qStart, qStart+queries, top, out); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -27,7 +27,9 @@ const (
 	tileRows = 6
 	tileCols = 16
 	// panelChunkBytes bounds the column panels every row group sweeps before
-	// the next chunk, so that they stay in L2 (512 KiB per core here).
+	// the next chunk, so that they stay in L2 (512 KiB per core here). The
+	// panels are packed a chunk at a time, so a call holds no more of them
+	// than that however many columns it has (TopK: all n rows).
 	panelChunkBytes = 256 << 10
 	// ctxGroups is how many row groups run between checks of ctx.
 	ctxGroups = 32
@@ -91,19 +93,27 @@ func (AVX2Pair) Pair(ctx context.Context, all []float32, k int, skip []bool, a, 
 	t := tiledPool.Get().(*tiled)
 	defer tiledPool.Put(t)
 	t.setup(k, skip, a, b, top, la, lb)
+	t.oneSided = false
 	t.pack(all)
-	return t.run(ctx)
+	err := t.run(ctx)
+	t.all = nil
+	return err
 }
 
 // tiled is the state of one AVX2Pair call, pooled so that a call
 // allocates nothing once warm.
 type tiled struct {
 	pairRows
+	all            []float32
 	groups, panels int
-	apack, bpan    []float32 // [groups][k][6] and [panels][k][16], zero padded
+	apack          []float32 // [groups][k][6], zero padded
+	bpan           []float32 // the chunk's panels: [panel][k][16], zero padded
 	rthr, cthr     []float32 // per packed row / column, +Inf padded; one slice when diag
 	thrBuf         []float32
 	hit            tile
+	// oneSided feeds the rows' lists only, and never a row itself (TopK:
+	// the rows are queries, the columns all rows).
+	oneSided bool
 }
 
 var tiledPool = sync.Pool{New: func() any { return new(tiled) }}
@@ -116,9 +126,10 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// pack lays out the rows, the column panels and the thresholds.
+// pack lays out the rows and the thresholds; run packs the panels.
 func (t *tiled) pack(all []float32) {
 	k := t.k
+	t.all = all
 	t.groups = (len(t.rows) + tileRows - 1) / tileRows
 	t.panels = (len(t.cols) + tileCols - 1) / tileCols
 	t.apack = grow(t.apack, t.groups*k*tileRows)
@@ -129,16 +140,9 @@ func (t *tiled) pack(all []float32) {
 			t.apack[(g*k+d)*tileRows+r] = x
 		}
 	}
-	t.bpan = grow(t.bpan, t.panels*k*tileCols)
-	clear(t.bpan)
-	for pj, j := range t.cols {
-		p, c := pj/tileCols, pj%tileCols
-		for d, x := range all[int(j)*k : int(j)*k+k] {
-			t.bpan[(p*k+d)*tileCols+c] = x
-		}
-	}
 	// Padding rows and columns get +Inf thresholds: their scores (0) never
-	// pass on their own account, and Go ignores them in a hit tile.
+	// pass on their own account, and Go ignores them in a hit tile. So do
+	// all columns when oneSided.
 	nr, nc := t.groups*tileRows, t.panels*tileCols
 	if t.diag {
 		nr = max(nr, nc)
@@ -159,7 +163,7 @@ func (t *tiled) pack(all []float32) {
 		return
 	}
 	for pj := range t.cthr {
-		if pj < len(t.cols) {
+		if pj < len(t.cols) && !t.oneSided {
 			t.cthr[pj] = worst(t.colList(pj))
 		} else {
 			t.cthr[pj] = inf
@@ -177,6 +181,7 @@ func (t *tiled) run(ctx context.Context) error {
 	chunk := max(1, panelChunkBytes/(4*k*tileCols))
 	for c0 := 0; c0 < t.panels; c0 += chunk {
 		c1 := min(c0+chunk, t.panels)
+		t.packPanels(c0, c1)
 		for g := range t.groups {
 			if g%ctxGroups == 0 {
 				if err := ctx.Err(); err != nil {
@@ -188,12 +193,12 @@ func (t *tiled) run(ctx context.Context) error {
 			if t.diag {
 				p = max(p, (tileRows*g+1)/tileCols)
 				for end := min(c1, (tileRows*g+tileRows-1)/tileCols+1); p < end; p++ {
-					pairScan(k, a, &t.bpan[p*k*tileCols], 1, &openThr[0], &openThr[0], &t.hit)
+					pairScan(k, a, &t.bpan[(p-c0)*k*tileCols], 1, &openThr[0], &openThr[0], &t.hit)
 					t.take(g, p)
 				}
 			}
 			for p < c1 {
-				h := pairScan(k, a, &t.bpan[p*k*tileCols], c1-p, &t.rthr[g*tileRows], &t.cthr[p*tileCols], &t.hit)
+				h := pairScan(k, a, &t.bpan[(p-c0)*k*tileCols], c1-p, &t.rthr[g*tileRows], &t.cthr[p*tileCols], &t.hit)
 				if p += h; p == c1 {
 					break
 				}
@@ -203,6 +208,20 @@ func (t *tiled) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// packPanels lays out the columns of panels [p0, p1) in t.bpan.
+func (t *tiled) packPanels(p0, p1 int) {
+	k := t.k
+	t.bpan = grow(t.bpan, (p1-p0)*k*tileCols)
+	clear(t.bpan)
+	for pj := p0 * tileCols; pj < min(p1*tileCols, len(t.cols)); pj++ {
+		p, c := pj/tileCols-p0, pj%tileCols
+		j := int(t.cols[pj])
+		for d, x := range t.all[j*k : j*k+k] {
+			t.bpan[(p*k+d)*tileCols+c] = x
+		}
+	}
 }
 
 // take feeds the pairs of the hit tile at row group g, panel p: those
@@ -225,13 +244,17 @@ func (t *tiled) take(g, p int) {
 		}
 		s := t.hit.s[r*tileCols : r*tileCols+tileCols]
 		row := t.rowList(pi)
+		i := t.rows[pi]
 		for rm := m & v; rm != 0; rm &= rm - 1 {
 			c := bits.TrailingZeros32(rm)
-			if sc := s[c]; sc >= t.rthr[pi] && insert(row, t.cols[p*tileCols+c], sc) {
+			j := t.cols[p*tileCols+c]
+			if sc := s[c]; sc >= t.rthr[pi] && j != i && insert(row, j, sc) {
 				t.rthr[pi] = worst(row)
 			}
 		}
-		i := t.rows[pi]
+		if t.oneSided {
+			continue
+		}
 		for cm := m >> tileCols & v; cm != 0; cm &= cm - 1 {
 			c := bits.TrailingZeros32(cm)
 			pj := p*tileCols + c
