@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 )
 
 // Range is the half-open range of rows [Start, End).
@@ -296,13 +298,16 @@ func (PortablePair) Pair(ctx context.Context, all []float32, k int, skip []bool,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var p portablePair
+	p := portablePool.Get().(*portablePair)
+	defer portablePool.Put(p)
 	p.setup(k, skip, a, b, top, la, lb)
 	p.all = all
-	p.rthr = thresholds(make([]float32, len(p.rows)), &p.pairRows, p.rowList)
+	defer func() { p.all, p.la, p.lb = nil, nil, nil }()
+	p.thrBuf = slices.Grow(p.thrBuf[:0], len(p.rows)+len(p.cols))[:len(p.rows)]
+	p.rthr = thresholds(p.thrBuf, p.rowList)
 	p.cthr = p.rthr
 	if !p.diag {
-		p.cthr = thresholds(make([]float32, len(p.cols)), &p.pairRows, p.colList)
+		p.cthr = thresholds(p.thrBuf[len(p.rows):len(p.rows)+len(p.cols)], p.colList)
 	}
 	for t := 0; t < len(p.rows); t += blockRows {
 		if err := ctx.Err(); err != nil {
@@ -321,20 +326,24 @@ func (PortablePair) Pair(ctx context.Context, all []float32, k int, skip []bool,
 }
 
 // thresholds sets thr[x] to the worst score of list(x).
-func thresholds(thr []float32, p *pairRows, list func(int) []Neighbor) []float32 {
+func thresholds(thr []float32, list func(int) []Neighbor) []float32 {
 	for x := range thr {
 		thr[x] = worst(list(x))
 	}
 	return thr
 }
 
-// portablePair is the state of one PortablePair call: rthr and cthr are
-// the thresholds of the packed rows and columns (the same slice when diag).
+// portablePair is the state of one PortablePair call, pooled so that a
+// call allocates nothing once warm: rthr and cthr are the thresholds of the
+// packed rows and columns (the same slice when diag), in thrBuf.
 type portablePair struct {
 	pairRows
 	all        []float32
 	rthr, cthr []float32
+	thrBuf     []float32
 }
+
+var portablePool = sync.Pool{New: func() any { return new(portablePair) }}
 
 // first is the first packed column that row pi pairs with.
 func (p *portablePair) first(pi int) int {

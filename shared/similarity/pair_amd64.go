@@ -22,8 +22,8 @@ func defaultPair() PairKernel {
 
 var errNoAVX2 = errors.New("similarity: the avx2 kernel needs a CPU with AVX2")
 
-// Tile shape of pairScan: 6 rows × 16 columns in twelve YMM registers.
 const (
+	// tileRows × tileCols is pairScan's tile, in twelve YMM registers.
 	tileRows = 6
 	tileCols = 16
 	// panelChunkBytes bounds the column panels every row group sweeps before
@@ -91,16 +91,14 @@ func (AVX2Pair) Pair(ctx context.Context, all []float32, k int, skip []bool, a, 
 		return err
 	}
 	t := tiledPool.Get().(*tiled)
-	defer tiledPool.Put(t)
+	defer t.release()
 	t.setup(k, skip, a, b, top, la, lb)
 	t.oneSided = false
 	t.pack(all)
-	err := t.run(ctx)
-	t.all = nil
-	return err
+	return t.run(ctx)
 }
 
-// tiled is the state of one AVX2Pair call, pooled so that a call
+// tiled is the state of one AVX2Pair or AVX2 call, pooled so that a call
 // allocates nothing once warm.
 type tiled struct {
 	pairRows
@@ -117,6 +115,13 @@ type tiled struct {
 }
 
 var tiledPool = sync.Pool{New: func() any { return new(tiled) }}
+
+// release drops the call's slices (the pool must not keep the caller's
+// memory alive) and puts t back.
+func (t *tiled) release() {
+	t.all, t.la, t.lb = nil, nil, nil
+	tiledPool.Put(t)
+}
 
 // grow returns s with length n, reusing its array when it can.
 func grow(s []float32, n int) []float32 {

@@ -5,7 +5,7 @@
 // pairScan: see pair_amd64.go. Registers:
 //   CX k, SI the 6 rows (k×6 floats), DI the current panel (k×16 floats),
 //   R8 np, R9 rthr (6 floats), R10 the current panel's cthr (16 floats),
-//   R13 the panel index, AX/BX scratch.
+//   R11 the hit tile, R13 the panel index, AX/BX scratch.
 //   Y4..Y15 the 6×16 tile: row r in Y(4+2r) (columns 0-7) and Y(5+2r)
 //   (columns 8-15). Y0/Y1 the panel's column vectors, Y2 the broadcast row
 //   value, Y3 the product.
@@ -13,6 +13,10 @@
 // Every score is p_0 + p_1 + ... + p_{k-1} in that order, with each product
 // rounded (VMULPS) before it is added (VADDPS): never an FMA. The first
 // product initialises the accumulator (not 0 + p_0, which turns -0 into +0).
+//
+// Thresholds are compared with VCMPPS predicate 0x15, NLT_UQ: !(s < t), so a
+// score equal to a list's worst passes (it may still enter by a lower index)
+// and so does a NaN (Go drops it); only Go decides what enters.
 
 // FIRST(off, lo, hi): row at off, dimension 0.
 #define FIRST(off, lo, hi) \

@@ -336,6 +336,8 @@ func TestPairBadArguments(t *testing.T) {
 			la: []Neighbor{{1, 0.5}, {2, 0.9}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}}},
 		{name: "list tie out of order", all: all, k: 2, skip: skip, a: w, b: w, top: 2,
 			la: []Neighbor{{2, 0.5}, {1, 0.5}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}}},
+		{name: "list duplicate entry", all: all, k: 2, skip: skip, a: w, b: w, top: 2,
+			la: []Neighbor{{1, 0.5}, {1, 0.5}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}}},
 		{name: "list entry after padding", all: all, k: 2, skip: skip, a: w, b: w, top: 2,
 			la: []Neighbor{{-1, 0}, {1, 0.5}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}, {-1, 0}}},
 		{name: "list index past rows", all: all, k: 2, skip: skip, a: w, b: w, top: 2,
@@ -479,6 +481,7 @@ func TestMergeBadArguments(t *testing.T) {
 		{name: "ragged dst", dst: 3, top: 2},
 		{name: "short part", dst: 4, top: 2, parts: [][]Neighbor{{pad, pad, pad}}},
 		{name: "unsorted part", dst: 2, top: 2, parts: [][]Neighbor{{{1, 0.1}, {2, 0.2}}}},
+		{name: "duplicate in part", dst: 2, top: 2, parts: [][]Neighbor{{{1, 0.2}, {1, 0.2}}}},
 		{name: "NaN part", dst: 2, top: 2, parts: [][]Neighbor{{{1, float32(math.NaN())}, pad}}},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ func (AVX2) TopK(ctx context.Context, all []float32, k int, skip []bool, qStart,
 		return err
 	}
 	t := tiledPool.Get().(*tiled)
-	defer tiledPool.Put(t)
+	defer t.release()
 	t.k, t.top, t.diag, t.oneSided = k, top, false, true
 	t.la, t.aStart = out, qStart
 	t.lb, t.bStart = nil, 0
@@ -45,7 +45,5 @@ func (AVX2) TopK(ctx context.Context, all []float32, k int, skip []bool, qStart,
 	t.colBuf = packRows(t.colBuf[:0], skip, Range{0, len(skip)})
 	t.cols = t.colBuf
 	t.pack(all)
-	err := t.run(ctx)
-	t.all = nil
-	return err
+	return t.run(ctx)
 }
