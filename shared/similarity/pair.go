@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 )
 
@@ -299,15 +298,18 @@ func (PortablePair) Pair(ctx context.Context, all []float32, k int, skip []bool,
 		return err
 	}
 	p := portablePool.Get().(*portablePair)
-	defer portablePool.Put(p)
+	defer p.release()
 	p.setup(k, skip, a, b, top, la, lb)
 	p.all = all
-	defer func() { p.all, p.la, p.lb = nil, nil, nil }()
-	p.thrBuf = slices.Grow(p.thrBuf[:0], len(p.rows)+len(p.cols))[:len(p.rows)]
-	p.rthr = thresholds(p.thrBuf, p.rowList)
+	nr, nc := len(p.rows), len(p.cols)
+	if p.diag {
+		nc = 0
+	}
+	p.thrBuf = grow(p.thrBuf, nr+nc)
+	p.rthr = thresholds(p.thrBuf[:nr], p.rowList)
 	p.cthr = p.rthr
 	if !p.diag {
-		p.cthr = thresholds(p.thrBuf[len(p.rows):len(p.rows)+len(p.cols)], p.colList)
+		p.cthr = thresholds(p.thrBuf[nr:], p.colList)
 	}
 	for t := 0; t < len(p.rows); t += blockRows {
 		if err := ctx.Err(); err != nil {
@@ -344,6 +346,21 @@ type portablePair struct {
 }
 
 var portablePool = sync.Pool{New: func() any { return new(portablePair) }}
+
+// release drops the call's slices (the pool must not keep the caller's
+// memory alive) and puts p back.
+func (p *portablePair) release() {
+	p.all, p.la, p.lb = nil, nil, nil
+	portablePool.Put(p)
+}
+
+// grow returns s with length n, reusing its array when it can.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
 
 // first is the first packed column that row pi pairs with.
 func (p *portablePair) first(pi int) int {

@@ -123,14 +123,6 @@ func (t *tiled) release() {
 	tiledPool.Put(t)
 }
 
-// grow returns s with length n, reusing its array when it can.
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
-}
-
 // pack lays out the rows and the thresholds; run packs the panels.
 func (t *tiled) pack(all []float32) {
 	k := t.k
