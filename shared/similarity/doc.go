@@ -31,4 +31,21 @@
 // queries in tiles of four against cache-sized chunks of candidates so that
 // every candidate row loaded serves several queries, and a running threshold
 // per query keeps insertion into the sorted top list rare.
+//
+// A [PairKernel] halves that: it scores each pair of rows once and feeds
+// both rows' lists, so the job splits into block pairs I ≤ J whose partial
+// lists [Merge] combines per block, exactly (ties by lower index), into
+// what [TopK] gives:
+//
+//	block pair (I, J) ──Pair──▶ lists of I, lists of J ─┐
+//	block pair (I, I) ──Pair──▶ lists of I ─────────────┼─Merge per block──▶ top lists
+//
+// On amd64 with AVX2 (and without the purego tag), [DefaultPair] and
+// [Default] are assembly kernels (pair_amd64.s): a 6×16 tile of scores in
+// registers, products and sums as above (VMULPS then VADDPS, no FMA),
+// checked against each row's and each column's current worst score so that
+// only tiles that can change a list reach Go. Each list keeps costing about
+// top·(1+ln(m/top)) inserts for m candidates, so a list that accumulates
+// over many block pairs (or a larger block) costs less per pair than a
+// fresh one per block pair.
 package similarity

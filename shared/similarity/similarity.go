@@ -42,10 +42,10 @@ type Kernel interface {
 	TopK(ctx context.Context, all []float32, k int, skip []bool, qStart, qEnd, top int, out []Neighbor) error
 }
 
-// Default is the kernel [TopK] runs: the portable pure-Go kernel. A faster
-// kernel (assembly, excluded by the purego build tag) may replace it where
-// the CPU supports it; it must give identical results.
-var Default Kernel = Portable{}
+// Default is the kernel [TopK] runs: [AVX2] on amd64 CPUs that have AVX2
+// (unless built with the purego tag), otherwise [Portable]. Both give
+// identical results.
+var Default Kernel = defaultKernel()
 
 // TopK runs [Default]; see [Kernel] for the contract.
 func TopK(ctx context.Context, all []float32, k int, skip []bool, qStart, qEnd, top int, out []Neighbor) error {
