@@ -19,7 +19,8 @@ import (
 )
 
 // FileTarget writes the two tables as JSON-lines files of DynamoDB JSON
-// items (one MarshalItemJSON item a line), DIR/<table>.jsonl, for runs
+// items (one item a line, attribute names sorted, written straight from the
+// rows by appendBookJSON and appendSimilarityJSON), DIR/<table>.jsonl, for runs
 // without DynamoDB. Parts are written under DIR/.parts/<run>/<table>/
 // and Commit concatenates them in part order into the table files, each
 // replaced atomically (temporary file and rename), so a reader sees either
@@ -76,35 +77,39 @@ func (f *FileTarget) WritePart(ctx context.Context, runID string, part int, book
 	if err := validatePart(books, sims); err != nil {
 		return st, fmt.Errorf("write part %d of run %s: %w", part, runID, err)
 	}
-	var buf bytes.Buffer
 	for _, t := range []struct {
 		table string
 		n     int
-		item  func(i int) map[string]types.AttributeValue
+		line  func(dst []byte, i int) []byte
 	}{
-		{f.tables.Books, len(books), func(i int) map[string]types.AttributeValue { return BookItem(runID, books[i]) }},
-		{f.tables.Similarities, len(sims), func(i int) map[string]types.AttributeValue { return SimilarityItem(runID, sims[i]) }},
+		{f.tables.Books, len(books), func(dst []byte, i int) []byte { return appendBookJSON(dst, runID, books[i]) }},
+		{f.tables.Similarities, len(sims), func(dst []byte, i int) []byte { return appendSimilarityJSON(dst, runID, sims[i]) }},
 	} {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		buf.Reset()
-		for i := range t.n {
-			line, err := MarshalItemJSON(t.item(i))
-			if err != nil {
-				return st, fmt.Errorf("write part %d of run %s: %s row %d: %w", part, runID, t.table, i, err)
-			}
-			buf.Write(line)
-			buf.WriteByte('\n')
-		}
 		path := f.partPath(runID, t.table, part)
-		if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+		if err := writeFileAtomic(path, func(w io.Writer) error { return writeLines(w, t.n, t.line) }); err != nil {
 			return st, fmt.Errorf("write part %d of run %s: %w", part, runID, err)
 		}
 		st.Items += int64(t.n)
 		st.Batches++
 	}
 	return st, nil
+}
+
+// writeLines writes lines 0..n-1, each line(dst, i) appended to an empty
+// dst and ended by a newline, through one buffer.
+func writeLines(w io.Writer, n int, line func(dst []byte, i int) []byte) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf []byte
+	for i := range n {
+		buf = append(line(buf[:0], i), '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // writeFileAtomic writes path through a temporary file in the same

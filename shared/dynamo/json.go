@@ -12,90 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// MarshalItemJSON writes item in DynamoDB JSON, the format of the AWS CLI
-// and of S3 exports: {"isbn":{"S":"x"},"rank":{"N":"1"}}. Map keys are
-// sorted and HTML characters are not escaped, so equal items give equal
-// bytes. Set members keep the order they have in item.
-func MarshalItemJSON(item map[string]types.AttributeValue) ([]byte, error) {
-	m := make(map[string]any, len(item))
-	for name, av := range item {
-		v, err := jsonValue(av)
-		if err != nil {
-			return nil, fmt.Errorf("attribute %q: %w", name, err)
-		}
-		m[name] = v
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// jsonValue turns one attribute value into the tree encoding/json writes
-// as DynamoDB JSON ({"S":...}, {"M":{...}}, ...).
-func jsonValue(av types.AttributeValue) (any, error) {
-	switch v := av.(type) {
-	case *types.AttributeValueMemberS:
-		return map[string]any{"S": v.Value}, nil
-	case *types.AttributeValueMemberN:
-		if !number.MatchString(v.Value) {
-			return nil, fmt.Errorf("invalid number %q", v.Value)
-		}
-		return map[string]any{"N": v.Value}, nil
-	case *types.AttributeValueMemberB:
-		return map[string]any{"B": nonNilBytes(v.Value)}, nil
-	case *types.AttributeValueMemberBOOL:
-		return map[string]any{"BOOL": v.Value}, nil
-	case *types.AttributeValueMemberNULL:
-		if !v.Value {
-			return nil, errors.New("NULL must be true")
-		}
-		return map[string]any{"NULL": true}, nil
-	case *types.AttributeValueMemberSS:
-		return map[string]any{"SS": nonNilStrings(v.Value)}, nil
-	case *types.AttributeValueMemberNS:
-		for _, n := range v.Value {
-			if !number.MatchString(n) {
-				return nil, fmt.Errorf("invalid number %q in NS", n)
-			}
-		}
-		return map[string]any{"NS": nonNilStrings(v.Value)}, nil
-	case *types.AttributeValueMemberBS:
-		bs := make([][]byte, len(v.Value))
-		for i, b := range v.Value {
-			bs[i] = nonNilBytes(b)
-		}
-		return map[string]any{"BS": bs}, nil
-	case *types.AttributeValueMemberL:
-		l := make([]any, len(v.Value))
-		for i, e := range v.Value {
-			x, err := jsonValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("list element %d: %w", i, err)
-			}
-			l[i] = x
-		}
-		return map[string]any{"L": l}, nil
-	case *types.AttributeValueMemberM:
-		m := make(map[string]any, len(v.Value))
-		for k, e := range v.Value {
-			x, err := jsonValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("map key %q: %w", k, err)
-			}
-			m[k] = x
-		}
-		return map[string]any{"M": m}, nil
-	case nil:
-		return nil, errors.New("nil attribute value")
-	default:
-		return nil, fmt.Errorf("unsupported attribute value type %T", av)
-	}
-}
-
 // nonNilBytes and nonNilStrings make empty values encode as "" and [],
 // never null, so they decode back.
 func nonNilBytes(b []byte) []byte {
@@ -115,7 +31,7 @@ func nonNilStrings(s []string) []string {
 // number is the syntax DynamoDB accepts for N values (no NaN or Inf).
 var number = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
-// UnmarshalItemJSON reads one item written by MarshalItemJSON (or any
+// UnmarshalItemJSON reads one item written by the file target (or any
 // DynamoDB JSON item). Each attribute value must be an object with exactly
 // one type key; numbers must be valid DynamoDB numbers.
 func UnmarshalItemJSON(data []byte) (map[string]types.AttributeValue, error) {
@@ -273,7 +189,7 @@ func decodeValue(r json.RawMessage) (types.AttributeValue, error) {
 }
 
 // unmarshalFlatItem is UnmarshalItemJSON's fast path for the compact form
-// MarshalItemJSON writes when every attribute is a string or a number (all
+// the file target writes when every attribute is a string or a number (all
 // the pipeline writes): {"name":{"S":"..."},"n":{"N":"1"}} with no spaces
 // and no escapes. The file target's Verify decodes every line, and this
 // takes a fraction of the general path's time. It accepts only input the
