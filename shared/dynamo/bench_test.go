@@ -197,3 +197,49 @@ func BenchmarkWritePart(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFileVerify verifies a committed run of 5000 books and 100 000
+// similarity rows with the default 100-book sample. ns/row and B/row
+// count the rows of both tables.
+func BenchmarkFileVerify(b *testing.B) {
+	books, sims := benchRun(5000, 20)
+	tg := NewFileTarget(b.TempDir(), TablesWithPrefix(""))
+	if _, err := tg.WritePart(b.Context(), "run1", 0, books, sims); err != nil {
+		b.Fatal(err)
+	}
+	wrote := Counts{Books: int64(len(books)), Similarities: int64(len(sims))}
+	if _, err := tg.Commit(b.Context(), "run1", wrote); err != nil {
+		b.Fatal(err)
+	}
+	rows := float64(len(books) + len(sims))
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		s, err := tg.Verify(b.Context(), "run1", wrote, VerifyOptions{MinBooks: 1, MinSimilarities: 1, Seed: 1})
+		if err != nil || !s.Verified {
+			b.Fatalf("%v %s", err, s.Message)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/rows, "B/row")
+}
+
+// BenchmarkLineKeys measures reading run_id and isbn from one line the
+// file target wrote (one op), as Verify does for every row.
+func BenchmarkLineKeys(b *testing.B) {
+	books, sims := benchRun(100, 20)
+	lines := make([][]byte, 0, len(books)+len(sims))
+	for _, s := range sims {
+		lines = append(lines, appendSimilarityJSON(nil, "run1", s))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, _, err := lineKeys(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

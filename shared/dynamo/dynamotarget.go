@@ -342,6 +342,28 @@ func (r *dynamoReader) countSimilarities(ctx context.Context, runID string) (int
 	return count.Load(), err
 }
 
+// scanSimilarities counts the run's rows with a COUNT scan while it
+// queries the sample's rows.
+func (r *dynamoReader) scanSimilarities(ctx context.Context, runID string, sample []string) (int64, map[string][]simRow, error) {
+	var (
+		count int64
+		rows  = map[string][]simRow{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		count, err = r.countSimilarities(gctx, runID)
+		return err
+	})
+	if len(sample) > 0 {
+		g.Go(func() (err error) {
+			rows, err = r.similarities(gctx, runID, sample)
+			return err
+		})
+	}
+	err := g.Wait()
+	return count, rows, err
+}
+
 func (r *dynamoReader) similarities(ctx context.Context, runID string, isbns []string) (map[string][]simRow, error) {
 	var mu sync.Mutex
 	rows := make(map[string][]simRow, len(isbns))
