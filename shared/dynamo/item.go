@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -109,8 +110,14 @@ func str(s string) types.AttributeValue {
 }
 
 // validUTF8 is s with each run of invalid UTF-8 bytes replaced by U+FFFD;
-// s itself, not a copy, when it is valid.
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+// s itself, not a copy, when it is valid (checked first with
+// utf8.ValidString, which takes ASCII eight bytes at a time).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
 
 // formatScore writes the shortest decimal that reads back as the same
 // float32, so scores survive a round trip exactly.
