@@ -16,7 +16,10 @@ import (
 )
 
 // API is the part of the DynamoDB client this package uses; a fake can
-// stand in for it in unit tests. *dynamodb.Client implements it.
+// stand in for it in unit tests. *dynamodb.Client implements it. An
+// implementation must not keep the items of a BatchWriteItem input once
+// the call has returned: the DynamoDB target refills them for its next
+// batch (the SDK serialises them during the call).
 type API interface {
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)

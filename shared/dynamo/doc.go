@@ -15,8 +15,12 @@
 // batches, a few in flight, UnprocessedItems and throttling retried with
 // exponential backoff and full jitter until a per-batch deadline, and an
 // optional items-per-second limit. FileTarget writes the same items as
-// DynamoDB JSON lines (MarshalItemJSON) into <table>.jsonl files, for runs
-// with no DynamoDB.
+// DynamoDB JSON lines into <table>.jsonl files, for runs with no DynamoDB.
+// Rows become items with no map per row and no reflection: lines are
+// appended straight from the rows (appendBookJSON), and DynamoDB items
+// are attribute values refilled in place for each batch (bookAttrs); the
+// tests hold both to the bytes and values of the map-and-encoding/json
+// path they replaced.
 //
 // Every item carries the id of the run that wrote it (run_id). That is what
 // makes a load repeatable and checkable without DescribeTable's lagging

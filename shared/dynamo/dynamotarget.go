@@ -75,19 +75,13 @@ func (d *DynamoTarget) WritePart(ctx context.Context, runID string, part int, bo
 	if err := validatePart(books, sims); err != nil {
 		return total, fmt.Errorf("write part %d of run %s: %w", part, runID, err)
 	}
-	bookItems := make([]map[string]types.AttributeValue, len(books))
-	for i, b := range books {
-		bookItems[i] = BookItem(runID, b)
-	}
-	simItems := make([]map[string]types.AttributeValue, len(sims))
-	for i, s := range sims {
-		simItems[i] = SimilarityItem(runID, s)
-	}
-	for _, w := range []struct {
-		table string
-		items []map[string]types.AttributeValue
-	}{{d.tables.Books, bookItems}, {d.tables.Similarities, simItems}} {
-		st, err := d.writer.Put(ctx, w.table, w.items)
+	for _, put := range []func() (WriteStats, error){
+		func() (WriteStats, error) { return putRows(ctx, d.writer, d.tables.Books, runID, books, newBookAttrs) },
+		func() (WriteStats, error) {
+			return putRows(ctx, d.writer, d.tables.Similarities, runID, sims, newSimAttrs)
+		},
+	} {
+		st, err := put()
 		total.Add(st)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -346,6 +340,28 @@ func (r *dynamoReader) countSimilarities(ctx context.Context, runID string) (int
 		return nil
 	})
 	return count.Load(), err
+}
+
+// scanSimilarities counts the run's rows with a COUNT scan while it
+// queries the sample's rows.
+func (r *dynamoReader) scanSimilarities(ctx context.Context, runID string, sample []string) (int64, map[string][]simRow, error) {
+	var (
+		count int64
+		rows  = map[string][]simRow{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		count, err = r.countSimilarities(gctx, runID)
+		return err
+	})
+	if len(sample) > 0 {
+		g.Go(func() (err error) {
+			rows, err = r.similarities(gctx, runID, sample)
+			return err
+		})
+	}
+	err := g.Wait()
+	return count, rows, err
 }
 
 func (r *dynamoReader) similarities(ctx context.Context, runID string, isbns []string) (map[string][]simRow, error) {

@@ -114,7 +114,7 @@ func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemIn
 			}
 			seen[k] = true
 			if r.PutRequest != nil {
-				t.items[k] = item
+				t.items[k] = cloneItem(item)
 			} else {
 				delete(t.items, k)
 			}
@@ -161,4 +161,21 @@ func (f *fakeDB) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Op
 
 func (f *fakeDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	return nil, errNotImplemented
+}
+
+// cloneItem copies item as DynamoDB would store it: the writer refills its
+// maps and attribute values for the next batch once a call returns.
+func cloneItem(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+	c := make(map[string]types.AttributeValue, len(item))
+	for name, av := range item {
+		switch v := av.(type) {
+		case *types.AttributeValueMemberS:
+			c[name] = &types.AttributeValueMemberS{Value: v.Value}
+		case *types.AttributeValueMemberN:
+			c[name] = &types.AttributeValueMemberN{Value: v.Value}
+		default:
+			c[name] = av
+		}
+	}
+	return c
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // FileTarget writes the two tables as JSON-lines files of DynamoDB JSON
-// items (one MarshalItemJSON item a line), DIR/<table>.jsonl, for runs
+// items (one item a line, attribute names sorted, written straight from the
+// rows by appendBookJSON and appendSimilarityJSON), DIR/<table>.jsonl, for runs
 // without DynamoDB. Parts are written under DIR/.parts/<run>/<table>/
 // and Commit concatenates them in part order into the table files, each
 // replaced atomically (temporary file and rename), so a reader sees either
@@ -76,35 +77,39 @@ func (f *FileTarget) WritePart(ctx context.Context, runID string, part int, book
 	if err := validatePart(books, sims); err != nil {
 		return st, fmt.Errorf("write part %d of run %s: %w", part, runID, err)
 	}
-	var buf bytes.Buffer
 	for _, t := range []struct {
 		table string
 		n     int
-		item  func(i int) map[string]types.AttributeValue
+		line  func(dst []byte, i int) []byte
 	}{
-		{f.tables.Books, len(books), func(i int) map[string]types.AttributeValue { return BookItem(runID, books[i]) }},
-		{f.tables.Similarities, len(sims), func(i int) map[string]types.AttributeValue { return SimilarityItem(runID, sims[i]) }},
+		{f.tables.Books, len(books), func(dst []byte, i int) []byte { return appendBookJSON(dst, runID, books[i]) }},
+		{f.tables.Similarities, len(sims), func(dst []byte, i int) []byte { return appendSimilarityJSON(dst, runID, sims[i]) }},
 	} {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		buf.Reset()
-		for i := range t.n {
-			line, err := MarshalItemJSON(t.item(i))
-			if err != nil {
-				return st, fmt.Errorf("write part %d of run %s: %s row %d: %w", part, runID, t.table, i, err)
-			}
-			buf.Write(line)
-			buf.WriteByte('\n')
-		}
 		path := f.partPath(runID, t.table, part)
-		if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+		if err := writeFileAtomic(path, func(w io.Writer) error { return writeLines(w, t.n, t.line) }); err != nil {
 			return st, fmt.Errorf("write part %d of run %s: %w", part, runID, err)
 		}
 		st.Items += int64(t.n)
 		st.Batches++
 	}
 	return st, nil
+}
+
+// writeLines writes lines 0..n-1, each line(dst, i) appended to an empty
+// dst and ended by a newline, through one buffer.
+func writeLines(w io.Writer, n int, line func(dst []byte, i int) []byte) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf []byte
+	for i := range n {
+		buf = append(line(buf[:0], i), '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // writeFileAtomic writes path through a temporary file in the same
@@ -302,11 +307,8 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 // that does not parse counts as another run's). A missing file has none.
 func countOtherRuns(ctx context.Context, path, runID string) (int64, error) {
 	var n int64
-	err := eachLine(ctx, []string{path}, func(line []byte, _ string) error {
-		var v struct {
-			RunID struct{ S string } `json:"run_id"`
-		}
-		if json.Unmarshal(line, &v) != nil || v.RunID.S != runID {
+	err := eachLine(ctx, []string{path}, func(line []byte, _ lineRef) error {
+		if !lineOfRun(line, runID) {
 			n++
 		}
 		return nil
@@ -317,12 +319,47 @@ func countOtherRuns(ctx context.Context, path, runID string) (int64, error) {
 	return n, err
 }
 
+// lineOfRun reports whether line's run_id is runID as json.Unmarshal into
+// struct{ RunID struct{ S string } `json:"run_id"` } reads it (false for a
+// line that does not parse): straight from the bytes for a line in the
+// form the file target writes with no other name that matches run_id
+// case-insensitively, as encoding/json would match it.
+func lineOfRun(line []byte, runID string) bool {
+	var run []byte
+	decode := false // a name matching run_id but for case, or an escaped run id
+	if scanFlatItem(line, func(name, typ, value []byte, escaped bool) {
+		switch {
+		case string(name) == AttrRunID:
+			if string(typ) == "S" {
+				run, decode = value, decode || escaped
+			}
+		case bytes.EqualFold(name, []byte(AttrRunID)):
+			decode = true
+		}
+	}) && !decode {
+		return string(run) == runID
+	}
+	var v struct {
+		RunID struct{ S string } `json:"run_id"`
+	}
+	return json.Unmarshal(line, &v) == nil && v.RunID.S == runID
+}
+
 // maxLine bounds one JSON line: a 400 KB DynamoDB item, escaped.
 const maxLine = 4 << 20
 
+// lineRef is where a line is, for messages ("file:line"); formatted only
+// when a message needs it.
+type lineRef struct {
+	path string
+	n    int
+}
+
+func (l lineRef) String() string { return l.path + ":" + strconv.Itoa(l.n) }
+
 // eachLine calls fn with every non-empty line of the files in order and
-// its position ("file:line").
-func eachLine(ctx context.Context, paths []string, fn func(line []byte, where string) error) error {
+// its position. line is valid only during the call.
+func eachLine(ctx context.Context, paths []string, fn func(line []byte, where lineRef) error) error {
 	for _, p := range paths {
 		if err := eachLineOf(ctx, p, fn); err != nil {
 			return err
@@ -331,7 +368,7 @@ func eachLine(ctx context.Context, paths []string, fn func(line []byte, where st
 	return nil
 }
 
-func eachLineOf(ctx context.Context, path string, fn func(line []byte, where string) error) error {
+func eachLineOf(ctx context.Context, path string, fn func(line []byte, where lineRef) error) error {
 	r, err := os.Open(path)
 	if err != nil {
 		return err
@@ -349,7 +386,7 @@ func eachLineOf(ctx context.Context, path string, fn func(line []byte, where str
 		if len(line) == 0 {
 			continue
 		}
-		if err := fn(line, path+":"+strconv.Itoa(n)); err != nil {
+		if err := fn(line, lineRef{path, n}); err != nil {
 			return err
 		}
 	}
@@ -366,12 +403,17 @@ func (f *FileTarget) committedCounts(ctx context.Context, runID string) (Counts,
 		f.tables.Similarities: {f.tablePath(f.tables.Similarities)},
 	}, tables: f.tables}
 	var c Counts
-	var err error
-	if c.Books, _, err = r.scanBooks(ctx, runID, 0, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return c, err
-	}
-	if c.Similarities, err = r.countSimilarities(ctx, runID); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return c, err
+	for _, t := range []struct {
+		table string
+		n     *int64
+	}{{f.tables.Books, &c.Books}, {f.tables.Similarities, &c.Similarities}} {
+		err := r.eachRunLine(ctx, t.table, runID, func([]byte, []byte, lineRef) error {
+			*t.n++
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -411,11 +453,22 @@ func (f *FileTarget) Verify(ctx context.Context, runID string, expected Counts, 
 	return s, err
 }
 
-// fileReader reads a run's rows from JSON-lines files for Verify.
+// fileReader reads a run's rows from JSON-lines files for Verify. Verify
+// reads each table once: Books for its count, the sample and the set of
+// the run's isbns (which answers missingBooks), then BookSimilarities for
+// its count and the sample's rows. A line is decoded only as far as its
+// run_id and isbn (scanFlatItem), in full only if it is one of the
+// sample's rows or not in the form the file target writes.
 type fileReader struct {
 	files  map[string][]string // table → files in order; absent: no table
 	where  map[string]string   // table → description for messages
 	tables Tables
+
+	books    isbnSet // isbns of run booksRun's books, gathered by scanBooks
+	booksRun string
+	scanned  bool
+
+	passes map[string]int // when not nil, counts the passes over each table (tests: one each)
 }
 
 func (r *fileReader) tableStatus(_ context.Context, table string) (bool, string, error) {
@@ -425,81 +478,177 @@ func (r *fileReader) tableStatus(_ context.Context, table string) (bool, string,
 	return true, fmt.Sprintf("%s: %s", table, r.where[table]), nil
 }
 
-// eachRunItem calls fn with every item of runID in table's files.
-func (r *fileReader) eachRunItem(ctx context.Context, table, runID string, fn func(map[string]types.AttributeValue, string) error) error {
-	return eachLine(ctx, r.files[table], func(line []byte, where string) error {
-		item, err := UnmarshalItemJSON(line)
+// eachRunLine calls fn with the isbn and the line of every item of runID
+// in table's files. A line that does not decode is an error naming file
+// and line.
+func (r *fileReader) eachRunLine(ctx context.Context, table, runID string, fn func(isbn, line []byte, where lineRef) error) error {
+	if r.passes != nil {
+		r.passes[table]++
+	}
+	return eachLine(ctx, r.files[table], func(line []byte, where lineRef) error {
+		run, isbn, err := lineKeys(line)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		if itemString(item, AttrRunID) != runID {
+		if string(run) != runID {
 			return nil
 		}
-		return fn(item, where)
+		return fn(isbn, line, where)
 	})
+}
+
+// lineKeys returns the run_id and isbn of an item line as itemString of
+// the decoded item gives them (empty when absent or not strings), or the
+// error UnmarshalItemJSON gives. A line in the form the file target
+// writes is not decoded: the values are slices of line.
+func lineKeys(line []byte) (runID, isbn []byte, err error) {
+	escapedKey := false
+	if scanFlatItem(line, func(name, typ, value []byte, escaped bool) {
+		if string(typ) != "S" {
+			return
+		}
+		switch string(name) {
+		case AttrRunID:
+			runID, escapedKey = value, escapedKey || escaped
+		case AttrISBN:
+			isbn, escapedKey = value, escapedKey || escaped
+		}
+	}) && !escapedKey {
+		return runID, isbn, nil
+	}
+	item, err := UnmarshalItemJSON(line)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []byte(itemString(item, AttrRunID)), []byte(itemString(item, AttrISBN)), nil
 }
 
 func (r *fileReader) scanBooks(ctx context.Context, runID string, n int, seed int64) (int64, []string, error) {
 	s := newSampler(n, seed)
+	r.books, r.booksRun, r.scanned = isbnSet{}, runID, false
 	var count int64
-	err := r.eachRunItem(ctx, r.tables.Books, runID, func(item map[string]types.AttributeValue, _ string) error {
+	err := r.eachRunLine(ctx, r.tables.Books, runID, func(isbn, _ []byte, _ lineRef) error {
 		count++
-		s.add(itemString(item, AttrISBN))
+		s.addBytes(isbn)
+		r.books.add(isbn)
 		return nil
 	})
+	r.scanned = err == nil
 	return count, s.result(), err
 }
 
-func (r *fileReader) countSimilarities(ctx context.Context, runID string) (int64, error) {
-	var count int64
-	err := r.eachRunItem(ctx, r.tables.Similarities, runID, func(map[string]types.AttributeValue, string) error {
-		count++
-		return nil
-	})
-	return count, err
-}
-
-func (r *fileReader) similarities(ctx context.Context, runID string, isbns []string) (map[string][]simRow, error) {
-	want := make(map[string]bool, len(isbns))
-	for _, isbn := range isbns {
+func (r *fileReader) scanSimilarities(ctx context.Context, runID string, sample []string) (int64, map[string][]simRow, error) {
+	want := make(map[string]bool, len(sample))
+	for _, isbn := range sample {
 		want[isbn] = true
 	}
-	rows := make(map[string][]simRow, len(isbns))
-	err := r.eachRunItem(ctx, r.tables.Similarities, runID, func(item map[string]types.AttributeValue, where string) error {
-		isbn := itemString(item, AttrISBN)
-		if !want[isbn] {
+	rows := make(map[string][]simRow, len(sample))
+	var count int64
+	err := r.eachRunLine(ctx, r.tables.Similarities, runID, func(isbn, line []byte, where lineRef) error {
+		count++
+		if !want[string(isbn)] {
 			return nil
 		}
-		row, err := parseSimRow(item)
+		row, err := lineSimRow(line)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		rows[isbn] = append(rows[isbn], row)
+		rows[row.isbn] = append(rows[row.isbn], row)
 		return nil
 	})
 	for _, rs := range rows {
 		slices.SortStableFunc(rs, func(a, b simRow) int { return a.rank - b.rank })
 	}
-	return rows, err
+	return count, rows, err
 }
 
-func (r *fileReader) missingBooks(ctx context.Context, runID string, isbns []string) ([]string, error) {
-	want := make(map[string]bool, len(isbns))
-	for _, isbn := range isbns {
-		want[isbn] = false
-	}
-	err := r.eachRunItem(ctx, r.tables.Books, runID, func(item map[string]types.AttributeValue, _ string) error {
-		isbn := itemString(item, AttrISBN)
-		if _, ok := want[isbn]; ok {
-			want[isbn] = true
+// lineSimRow is parseSimRow of the item on line, reading only the four
+// attributes it needs when the line is in the form the file target writes.
+func lineSimRow(line []byte) (simRow, error) {
+	item := make(map[string]types.AttributeValue, 4)
+	decode := false
+	if scanFlatItem(line, func(name, typ, value []byte, escaped bool) {
+		var key string
+		switch string(name) {
+		case AttrISBN:
+			key = AttrISBN
+		case AttrSimilarISBN:
+			key = AttrSimilarISBN
+		case AttrRank:
+			key = AttrRank
+		case AttrScore:
+			key = AttrScore
+		default:
+			return
 		}
-		return nil
-	})
+		switch {
+		case escaped:
+			decode = true
+		case string(typ) == "S":
+			item[key] = &types.AttributeValueMemberS{Value: string(value)}
+		default:
+			item[key] = &types.AttributeValueMemberN{Value: string(value)}
+		}
+	}) && !decode {
+		return parseSimRow(item)
+	}
+	item, err := UnmarshalItemJSON(line)
+	if err != nil {
+		return simRow{}, err
+	}
+	return parseSimRow(item)
+}
+
+// missingBooks answers from the isbns scanBooks gathered, scanning Books
+// first only if it has not (for this run).
+func (r *fileReader) missingBooks(ctx context.Context, runID string, isbns []string) ([]string, error) {
+	if !r.scanned || r.booksRun != runID {
+		if _, _, err := r.scanBooks(ctx, runID, 0, 0); err != nil {
+			return nil, err
+		}
+	}
 	var missing []string
 	for _, isbn := range isbns {
-		if !want[isbn] {
+		if !r.books.has(isbn) {
 			missing = append(missing, isbn)
 		}
 	}
-	return missing, err
+	return missing, nil
+}
+
+// isbnSet is a set of isbns read from a table, kept without a string per
+// row: isbns are gathered end to end in a buffer that becomes one string
+// per 64 KB, and the set's keys are substrings of those.
+type isbnSet struct {
+	m    map[string]struct{}
+	buf  []byte
+	ends []int
+}
+
+func (s *isbnSet) add(isbn []byte) {
+	s.buf = append(s.buf, isbn...)
+	s.ends = append(s.ends, len(s.buf))
+	if len(s.buf) >= 64<<10 {
+		s.flush()
+	}
+}
+
+func (s *isbnSet) flush() {
+	if s.m == nil {
+		s.m = make(map[string]struct{})
+	}
+	chunk, start := string(s.buf), 0
+	for _, end := range s.ends {
+		s.m[chunk[start:end]] = struct{}{}
+		start = end
+	}
+	s.buf, s.ends = s.buf[:0], s.ends[:0]
+}
+
+func (s *isbnSet) has(isbn string) bool {
+	if len(s.ends) > 0 {
+		s.flush()
+	}
+	_, ok := s.m[isbn]
+	return ok
 }

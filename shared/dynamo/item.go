@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -105,52 +106,23 @@ func validateRunID(runID string) error {
 // attributes and a reader never has to tell "missing" from "empty". Key
 // attributes are never empty: WritePart rejects such rows.
 func str(s string) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: strings.ToValidUTF8(s, "\uFFFD")}
+	return &types.AttributeValueMemberS{Value: validUTF8(s)}
 }
 
-func num(n int) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.Itoa(n)}
+// validUTF8 is s with each run of invalid UTF-8 bytes replaced by U+FFFD;
+// s itself, not a copy, when it is valid (checked first with
+// utf8.ValidString, which takes ASCII eight bytes at a time).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // formatScore writes the shortest decimal that reads back as the same
 // float32, so scores survive a round trip exactly.
 func formatScore(f float32) string {
 	return strconv.FormatFloat(float64(f), 'g', -1, 32)
-}
-
-// BookItem is the Books item for b written by run runID. year is omitted
-// when b.Year is 0 or negative (unknown).
-func BookItem(runID string, b Book) map[string]types.AttributeValue {
-	item := map[string]types.AttributeValue{
-		AttrISBN:        str(b.ISBN),
-		AttrTitle:       str(b.Title),
-		AttrAuthor:      str(b.Author),
-		AttrPublisher:   str(b.Publisher),
-		AttrImageSmall:  str(b.ImageSmall),
-		AttrImageMedium: str(b.ImageMedium),
-		AttrRunID:       str(runID),
-	}
-	if b.Year > 0 {
-		item[AttrYear] = num(b.Year)
-	}
-	return item
-}
-
-// SimilarityItem is the BookSimilarities item for s written by run runID.
-// similarity_score is s.Score formatted as the shortest decimal that reads
-// back as the same float32.
-func SimilarityItem(runID string, s Similarity) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		AttrISBN:          str(s.ISBN),
-		AttrRank:          num(s.Rank),
-		AttrTitle:         str(s.Title),
-		AttrAuthor:        str(s.Author),
-		AttrSimilarISBN:   str(s.SimilarISBN),
-		AttrSimilarTitle:  str(s.SimilarTitle),
-		AttrSimilarAuthor: str(s.SimilarAuthor),
-		AttrScore:         &types.AttributeValueMemberN{Value: formatScore(s.Score)},
-		AttrRunID:         str(runID),
-	}
 }
 
 // validatePart rejects rows DynamoDB would refuse (empty keys, duplicate
@@ -167,11 +139,7 @@ func validatePart(books []Book, sims []Similarity) error {
 		}
 		seen[b.ISBN] = struct{}{}
 	}
-	type key struct {
-		isbn string
-		rank int
-	}
-	keys := make(map[key]struct{}, len(sims))
+	dup := firstDuplicateKey(sims)
 	for i, s := range sims {
 		switch {
 		case s.ISBN == "":
@@ -182,14 +150,48 @@ func validatePart(books []Book, sims []Similarity) error {
 			return fmt.Errorf("similarity %d (isbn %q): rank %d, want >= 1", i, s.ISBN, s.Rank)
 		case math.IsNaN(float64(s.Score)) || math.IsInf(float64(s.Score), 0):
 			return fmt.Errorf("similarity %d (isbn %q rank %d): score %v is not finite", i, s.ISBN, s.Rank, s.Score)
+		case i == dup:
+			return fmt.Errorf("similarity %d: duplicate key isbn %q rank %d", i, s.ISBN, s.Rank)
 		}
+	}
+	return nil
+}
+
+// firstDuplicateKey returns the index of the first row whose (isbn, rank)
+// an earlier row has, or -1. Rows as Items makes them (grouped by isbn,
+// ranks rising within a group) are checked with a set of the groups'
+// isbns, one entry a book rather than one a row; other orders fall back
+// to a set of every key.
+func firstDuplicateKey(sims []Similarity) int {
+	groups := make(map[string]struct{}, len(sims)/20+1)
+	for i, s := range sims {
+		if i > 0 && s.ISBN == sims[i-1].ISBN {
+			if s.Rank > sims[i-1].Rank {
+				continue
+			}
+		} else if _, seen := groups[s.ISBN]; !seen {
+			groups[s.ISBN] = struct{}{}
+			continue
+		}
+		return firstDuplicateKeyAnyOrder(sims)
+	}
+	return -1
+}
+
+func firstDuplicateKeyAnyOrder(sims []Similarity) int {
+	type key struct {
+		isbn string
+		rank int
+	}
+	keys := make(map[key]struct{}, len(sims))
+	for i, s := range sims {
 		k := key{s.ISBN, s.Rank}
 		if _, dup := keys[k]; dup {
-			return fmt.Errorf("similarity %d: duplicate key isbn %q rank %d", i, s.ISBN, s.Rank)
+			return i
 		}
 		keys[k] = struct{}{}
 	}
-	return nil
+	return -1
 }
 
 // itemString returns the S value of attribute name, or "" if it is absent

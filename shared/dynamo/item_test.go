@@ -3,6 +3,7 @@ package dynamo
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -38,12 +39,16 @@ func TestBookItem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := MarshalItemJSON(BookItem("r1", tt.book))
-			if err != nil {
-				t.Fatal(err)
+			if got := appendBookJSON(nil, "r1", tt.book); string(got) != tt.want {
+				t.Errorf("appendBookJSON\ngot  %s\nwant %s", got, tt.want)
 			}
-			if string(got) != tt.want {
-				t.Errorf("got  %s\nwant %s", got, tt.want)
+			if got, err := marshalItemJSON(oracleBookItem("r1", tt.book)); err != nil || string(got) != tt.want {
+				t.Errorf("oracle\ngot  %s (%v)\nwant %s", got, err, tt.want)
+			}
+			a := newBookAttrs()
+			a.set("r1", tt.book)
+			if got, err := marshalItemJSON(a.attrs); err != nil || string(got) != tt.want {
+				t.Errorf("bookAttrs\ngot  %s (%v)\nwant %s", got, err, tt.want)
 			}
 		})
 	}
@@ -52,13 +57,17 @@ func TestBookItem(t *testing.T) {
 func TestSimilarityItem(t *testing.T) {
 	t.Parallel()
 	s := Similarity{ISBN: "a", Rank: 3, Title: "T", Author: "A", SimilarISBN: "b", SimilarTitle: "U", SimilarAuthor: "B", Score: 0.1}
-	got, err := MarshalItemJSON(SimilarityItem("r1", s))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := `{"author":{"S":"A"},"isbn":{"S":"a"},"rank":{"N":"3"},"run_id":{"S":"r1"},"similar_author":{"S":"B"},"similar_isbn":{"S":"b"},"similar_title":{"S":"U"},"similarity_score":{"N":"0.1"},"title":{"S":"T"}}`
-	if string(got) != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	if got := appendSimilarityJSON(nil, "r1", s); string(got) != want {
+		t.Errorf("appendSimilarityJSON\ngot  %s\nwant %s", got, want)
+	}
+	if got, err := marshalItemJSON(oracleSimilarityItem("r1", s)); err != nil || string(got) != want {
+		t.Errorf("oracle\ngot  %s (%v)\nwant %s", got, err, want)
+	}
+	a := newSimAttrs()
+	a.set("r1", s)
+	if got, err := marshalItemJSON(a.attrs); err != nil || string(got) != want {
+		t.Errorf("simAttrs\ngot  %s (%v)\nwant %s", got, err, want)
 	}
 }
 
@@ -95,12 +104,12 @@ func TestItemJSONRoundTrip(t *testing.T) {
 			"a": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
 		}},
 	}
-	first, err := MarshalItemJSON(item)
+	first, err := marshalItemJSON(item)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 { // map iteration order differs between calls
-		again, err := MarshalItemJSON(item)
+		again, err := marshalItemJSON(item)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +145,7 @@ func TestMarshalItemJSONErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := MarshalItemJSON(map[string]types.AttributeValue{"a": tt.av}); err == nil {
+			if _, err := marshalItemJSON(map[string]types.AttributeValue{"a": tt.av}); err == nil {
 				t.Error("want an error")
 			}
 		})
@@ -190,7 +199,7 @@ func FuzzUnmarshalItemJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := MarshalItemJSON(item)
+		out, err := marshalItemJSON(item)
 		if err != nil {
 			t.Fatalf("marshal of a decoded item: %v", err)
 		}
@@ -198,7 +207,7 @@ func FuzzUnmarshalItemJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode of marshalled %s: %v", out, err)
 		}
-		out2, err := MarshalItemJSON(again)
+		out2, err := marshalItemJSON(again)
 		if err != nil || !bytes.Equal(out, out2) {
 			t.Fatalf("not stable: %s vs %s (%v)", out, out2, err)
 		}
@@ -222,7 +231,7 @@ func TestUnmarshalFlatMatchesGeneral(t *testing.T) {
 		checkFlatMatchesGeneral(t, []byte(s))
 	}
 	if _, ok := unmarshalFlatItem([]byte(`{"isbn":{"S":"x"},"rank":{"N":"1"}}`)); !ok {
-		t.Error("the compact form MarshalItemJSON writes did not take the fast path")
+		t.Error("the compact form marshalItemJSON writes did not take the fast path")
 	}
 }
 
@@ -236,8 +245,8 @@ func checkFlatMatchesGeneral(t *testing.T, data []byte) {
 	if gotErr != nil {
 		return
 	}
-	a, err1 := MarshalItemJSON(got)
-	b, err2 := MarshalItemJSON(want)
+	a, err1 := marshalItemJSON(got)
+	b, err2 := marshalItemJSON(want)
 	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
 		t.Fatalf("%q: fast path gives %s, general path %s (%v, %v)", data, a, b, err1, err2)
 	}
@@ -367,5 +376,35 @@ func TestSummary(t *testing.T) {
 	}
 	if c, ok := s.Lookup("stages_succeeded"); !ok || c.OK {
 		t.Errorf("Lookup = %+v, %v", c, ok)
+	}
+}
+
+// TestFirstDuplicateKey checks the grouped fast path against the set of
+// every key, on rows in Items' order and on shuffled and damaged ones.
+func TestFirstDuplicateKey(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 2000 {
+		var sims []Similarity
+		for g := range r.IntN(6) {
+			isbn := string(rune('a' + r.IntN(4)))
+			if n%2 == 0 {
+				isbn = string(rune('a' + g)) // distinct groups
+			}
+			for rank := 1; rank <= r.IntN(4); rank++ {
+				sims = append(sims, Similarity{ISBN: isbn, Rank: rank})
+			}
+		}
+		switch n % 5 {
+		case 1:
+			r.Shuffle(len(sims), func(i, j int) { sims[i], sims[j] = sims[j], sims[i] })
+		case 2:
+			if len(sims) > 1 {
+				sims[r.IntN(len(sims))].Rank = sims[r.IntN(len(sims))].Rank
+			}
+		}
+		if got, want := firstDuplicateKey(sims), firstDuplicateKeyAnyOrder(sims); got != want {
+			t.Fatalf("firstDuplicateKey(%v) = %d, want %d", sims, got, want)
+		}
 	}
 }

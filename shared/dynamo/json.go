@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,90 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// MarshalItemJSON writes item in DynamoDB JSON, the format of the AWS CLI
-// and of S3 exports: {"isbn":{"S":"x"},"rank":{"N":"1"}}. Map keys are
-// sorted and HTML characters are not escaped, so equal items give equal
-// bytes. Set members keep the order they have in item.
-func MarshalItemJSON(item map[string]types.AttributeValue) ([]byte, error) {
-	m := make(map[string]any, len(item))
-	for name, av := range item {
-		v, err := jsonValue(av)
-		if err != nil {
-			return nil, fmt.Errorf("attribute %q: %w", name, err)
-		}
-		m[name] = v
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// jsonValue turns one attribute value into the tree encoding/json writes
-// as DynamoDB JSON ({"S":...}, {"M":{...}}, ...).
-func jsonValue(av types.AttributeValue) (any, error) {
-	switch v := av.(type) {
-	case *types.AttributeValueMemberS:
-		return map[string]any{"S": v.Value}, nil
-	case *types.AttributeValueMemberN:
-		if !number.MatchString(v.Value) {
-			return nil, fmt.Errorf("invalid number %q", v.Value)
-		}
-		return map[string]any{"N": v.Value}, nil
-	case *types.AttributeValueMemberB:
-		return map[string]any{"B": nonNilBytes(v.Value)}, nil
-	case *types.AttributeValueMemberBOOL:
-		return map[string]any{"BOOL": v.Value}, nil
-	case *types.AttributeValueMemberNULL:
-		if !v.Value {
-			return nil, errors.New("NULL must be true")
-		}
-		return map[string]any{"NULL": true}, nil
-	case *types.AttributeValueMemberSS:
-		return map[string]any{"SS": nonNilStrings(v.Value)}, nil
-	case *types.AttributeValueMemberNS:
-		for _, n := range v.Value {
-			if !number.MatchString(n) {
-				return nil, fmt.Errorf("invalid number %q in NS", n)
-			}
-		}
-		return map[string]any{"NS": nonNilStrings(v.Value)}, nil
-	case *types.AttributeValueMemberBS:
-		bs := make([][]byte, len(v.Value))
-		for i, b := range v.Value {
-			bs[i] = nonNilBytes(b)
-		}
-		return map[string]any{"BS": bs}, nil
-	case *types.AttributeValueMemberL:
-		l := make([]any, len(v.Value))
-		for i, e := range v.Value {
-			x, err := jsonValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("list element %d: %w", i, err)
-			}
-			l[i] = x
-		}
-		return map[string]any{"L": l}, nil
-	case *types.AttributeValueMemberM:
-		m := make(map[string]any, len(v.Value))
-		for k, e := range v.Value {
-			x, err := jsonValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("map key %q: %w", k, err)
-			}
-			m[k] = x
-		}
-		return map[string]any{"M": m}, nil
-	case nil:
-		return nil, errors.New("nil attribute value")
-	default:
-		return nil, fmt.Errorf("unsupported attribute value type %T", av)
-	}
-}
 
 // nonNilBytes and nonNilStrings make empty values encode as "" and [],
 // never null, so they decode back.
@@ -115,7 +32,7 @@ func nonNilStrings(s []string) []string {
 // number is the syntax DynamoDB accepts for N values (no NaN or Inf).
 var number = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
-// UnmarshalItemJSON reads one item written by MarshalItemJSON (or any
+// UnmarshalItemJSON reads one item written by the file target (or any
 // DynamoDB JSON item). Each attribute value must be an object with exactly
 // one type key; numbers must be valid DynamoDB numbers.
 func UnmarshalItemJSON(data []byte) (map[string]types.AttributeValue, error) {
@@ -273,7 +190,7 @@ func decodeValue(r json.RawMessage) (types.AttributeValue, error) {
 }
 
 // unmarshalFlatItem is UnmarshalItemJSON's fast path for the compact form
-// MarshalItemJSON writes when every attribute is a string or a number (all
+// the file target writes when every attribute is a string or a number (all
 // the pipeline writes): {"name":{"S":"..."},"n":{"N":"1"}} with no spaces
 // and no escapes. The file target's Verify decodes every line, and this
 // takes a fraction of the general path's time. It accepts only input the
@@ -312,7 +229,7 @@ func unmarshalFlatItem(data []byte) (map[string]types.AttributeValue, bool) {
 		case "S":
 			item[name] = &types.AttributeValueMemberS{Value: v}
 		case "N":
-			if !number.MatchString(v) {
+			if !validNumber(v) {
 				return nil, false
 			}
 			item[name] = &types.AttributeValueMemberN{Value: v}
@@ -358,4 +275,180 @@ func (p *flatParser) str() (string, bool) {
 		p.pos++
 	}
 	return "", false
+}
+
+// scanFlatItem reads line without decoding it when it is in the form the
+// file target writes: {"name":{"S":"..."},"n":{"N":"1"}} with no spaces,
+// names in increasing byte order (so none twice), types S or N, N values
+// valid DynamoDB numbers, the whole line valid UTF-8, and escapes only in
+// S values. It calls fn with each attribute's raw name, type and value,
+// in order, escaped telling whether the value holds escapes (its raw
+// bytes are then not the decoded string), and reports whether the line
+// has that form. Such a line is one UnmarshalItemJSON decodes without
+// error to exactly those attributes, so a caller can read the fields it
+// needs from what fn was given, with no map and no strings, decoding
+// only an escaped value it needs. For any other line it returns false,
+// possibly after calling fn for a prefix, which the caller must then
+// disregard, decoding the line in full instead.
+func scanFlatItem(line []byte, fn func(name, typ, value []byte, escaped bool)) bool {
+	if !utf8.Valid(line) || len(line) < 2 || line[0] != '{' {
+		return false
+	}
+	if len(line) == 2 {
+		return line[1] == '}'
+	}
+	var prev []byte
+	for i, first := 1, true; ; first = false {
+		// "name":{"T":"value"} then , or }
+		if i >= len(line) || line[i] != '"' {
+			return false
+		}
+		i++
+		n := plainPrefix(line[i:])
+		if i+n >= len(line) || line[i+n] != '"' {
+			return false // no closing quote, or an escape or control character in the name
+		}
+		name := line[i : i+n]
+		if !first && bytes.Compare(prev, name) >= 0 {
+			return false
+		}
+		i += n + 1
+		if len(line)-i < 7 || string(line[i:i+3]) != `:{"` || string(line[i+4:i+7]) != `":"` {
+			return false
+		}
+		typ := line[i+3 : i+4]
+		i += 7
+		v, escaped, end, ok := jsonStringAt(line, i)
+		if !ok || end >= len(line) || line[end] != '}' {
+			return false
+		}
+		i = end + 1
+		switch typ[0] {
+		case 'S':
+		case 'N':
+			if escaped || !validNumber(v) {
+				return false
+			}
+		default:
+			return false
+		}
+		fn(name, typ, v, escaped)
+		prev = name
+		if i >= len(line) {
+			return false
+		}
+		switch line[i] {
+		case ',':
+			i++
+		case '}':
+			return i+1 == len(line)
+		default:
+			return false
+		}
+	}
+}
+
+// jsonStringAt reads the JSON string whose contents start at d[i] (just
+// after the opening quote) and returns them as they are, whether they
+// hold escapes, and the index just after the closing quote. It accepts
+// what encoding/json accepts (escapes \" \\ \/ \b \f \n \r \t \uXXXX, no
+// control characters) apart from UTF-8, which scanFlatItem checks for the
+// whole line.
+func jsonStringAt(d []byte, i int) (s []byte, escaped bool, end int, ok bool) {
+	start := i
+	if n := plainPrefix(d[i:]); i+n < len(d) && d[i+n] == '"' {
+		return d[i : i+n], false, i + n + 1, true
+	}
+	for ; i < len(d); i++ { // escapes or control characters
+		switch c := d[i]; {
+		case c == '"':
+			return d[start:i], escaped, i + 1, true
+		case c == '\\':
+			escaped = true
+			if i++; i >= len(d) {
+				return nil, false, 0, false
+			}
+			switch d[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(d) || !isHex(d[i+1]) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) {
+					return nil, false, 0, false
+				}
+				i += 4
+			default:
+				return nil, false, 0, false
+			}
+		case c < 0x20:
+			return nil, false, 0, false
+		}
+	}
+	return nil, false, 0, false
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// plainPrefix returns the length of d's prefix free of quotes, backslashes
+// and control characters, testing eight bytes at a time: in each word,
+// x-0x20 borrows into the top bit of a byte below 0x20, and y-1 into the
+// top bit of a zero byte of y = x^'"' or x^'\\' (the top bit of x masks
+// bytes of 0x80 and up). A word that might hold one is looked at byte by
+// byte.
+func plainPrefix(d []byte) int {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(d); i += 8 {
+		x := binary.LittleEndian.Uint64(d[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b)&tops != 0 {
+			break
+		}
+	}
+	for ; i < len(d); i++ {
+		if c := d[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return len(d)
+}
+
+// validNumber reports whether s matches number (the syntax DynamoDB
+// accepts for N values) without running the regular expression:
+// [+-]? then digits with an optional point and fraction, or a point and
+// digits, then an optional exponent.
+func validNumber[T string | []byte](s T) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	j := skipDigits(s, i)
+	whole := j - i
+	i = j
+	if i < len(s) && s[i] == '.' {
+		j = skipDigits(s, i+1)
+		if whole == 0 && j == i+1 {
+			return false // "." with no digit on either side
+		}
+		i = j
+	} else if whole == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j = skipDigits(s, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(s)
+}
+
+func skipDigits[T string | []byte](s T, i int) int {
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return i
 }

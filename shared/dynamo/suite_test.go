@@ -79,7 +79,7 @@ func writeRun(t *testing.T, tg Target, runID string, books []Book, sims []Simila
 func bookItems(runID string, books []Book) []map[string]types.AttributeValue {
 	items := make([]map[string]types.AttributeValue, len(books))
 	for i, b := range books {
-		items[i] = BookItem(runID, b)
+		items[i] = oracleBookItem(runID, b)
 	}
 	return items
 }

@@ -4,29 +4,27 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // runReader is what Verify needs from a target: this run's rows, read
 // back. Both targets implement it, so both are checked the same way.
+// Verify calls scanBooks, then scanSimilarities with the sample, then
+// missingBooks with the sample's neighbours, so a reader can read each
+// table once (the file target does).
 type runReader interface {
 	// tableStatus reports whether table exists and can be read.
 	tableStatus(ctx context.Context, table string) (ok bool, detail string, err error)
 	// scanBooks counts the run's books and returns a sample of n of their
 	// isbns chosen by seed (see sampler).
 	scanBooks(ctx context.Context, runID string, n int, seed int64) (count int64, sample []string, err error)
-	// countSimilarities counts the run's similarity rows.
-	countSimilarities(ctx context.Context, runID string) (int64, error)
-	// similarities returns the run's rows of each isbn, ascending by rank.
-	similarities(ctx context.Context, runID string, isbns []string) (map[string][]simRow, error)
+	// scanSimilarities counts the run's similarity rows and returns the
+	// rows of each isbn of sample, ascending by rank.
+	scanSimilarities(ctx context.Context, runID string, sample []string) (count int64, rows map[string][]simRow, err error)
 	// missingBooks returns those of isbns with no Books row of the run.
 	missingBooks(ctx context.Context, runID string, isbns []string) ([]string, error)
 }
@@ -53,20 +51,12 @@ func verify(ctx context.Context, r runReader, tables Tables, runID string, expec
 		return s, nil // nothing more can be read
 	}
 
-	var (
-		nBooks, nSims int64
-		sample        []string
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		nBooks, sample, err = r.scanBooks(gctx, runID, max(opts.Sample, 0), opts.Seed)
-		return err
-	})
-	g.Go(func() (err error) {
-		nSims, err = r.countSimilarities(gctx, runID)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	nBooks, sample, err := r.scanBooks(ctx, runID, max(opts.Sample, 0), opts.Seed)
+	if err != nil {
+		return s, fmt.Errorf("verify run %s: %w", runID, err)
+	}
+	nSims, rows, err := r.scanSimilarities(ctx, runID, sample)
+	if err != nil {
 		return s, fmt.Errorf("verify run %s: %w", runID, err)
 	}
 	s.TableCounts[tables.Books] = nBooks
@@ -81,19 +71,15 @@ func verify(ctx context.Context, r runReader, tables Tables, runID string, expec
 	if opts.Sample < 0 {
 		return s, nil
 	}
-	if err := checkSample(ctx, r, &s, runID, sample, opts.Seed); err != nil {
+	if err := checkSample(ctx, r, &s, runID, sample, rows, opts.Seed); err != nil {
 		return s, fmt.Errorf("verify run %s: %w", runID, err)
 	}
 	return s, nil
 }
 
-// checkSample reads the sampled books' similarity rows and adds the
-// sample checks.
-func checkSample(ctx context.Context, r runReader, s *Summary, runID string, sample []string, seed int64) error {
-	rows, err := r.similarities(ctx, runID, sample)
-	if err != nil {
-		return err
-	}
+// checkSample adds the sample checks over the sampled books' similarity
+// rows, reading back whether their neighbours are in Books.
+func checkSample(ctx context.Context, r runReader, s *Summary, runID string, sample []string, rows map[string][]simRow, seed int64) error {
 	var ranks, order, finite, self problems
 	neighbors := map[string]struct{}{}
 	total := 0
@@ -226,17 +212,23 @@ func less(a, b sampled) bool {
 
 func newSampler(n int, seed int64) *sampler { return &sampler{n: n, seed: seed} }
 
-func (s *sampler) add(isbn string) {
+func (s *sampler) add(isbn string) { addSample(s, isbn) }
+
+// addBytes is add for an isbn in a read buffer: the string is made only
+// if the isbn enters the sample.
+func (s *sampler) addBytes(isbn []byte) { addSample(s, isbn) }
+
+func addSample[T string | []byte](s *sampler, isbn T) {
 	if s.n <= 0 {
 		return
 	}
-	x := sampled{sampleHash(s.seed, isbn), isbn}
+	h := sampleHash(s.seed, isbn)
 	if len(s.h) < s.n {
-		heap.Push(&s.h, x)
+		heap.Push(&s.h, sampled{h, string(isbn)})
 		return
 	}
-	if less(x, s.h[0]) {
-		s.h[0] = x
+	if root := s.h[0]; h < root.hash || h == root.hash && string(isbn) < root.isbn {
+		s.h[0] = sampled{h, string(isbn)}
 		heap.Fix(&s.h, 0)
 	}
 }
@@ -260,14 +252,23 @@ func (s *sampler) result() []string {
 	return out
 }
 
-func sampleHash(seed int64, isbn string) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(seed))
-	h.Write(b[:])
-	h.Write([]byte(isbn))
-	// splitmix64 finalizer: FNV's low bits are weak on short keys.
-	z := h.Sum64()
+// sampleHash is FNV-1a over the seed's 8 bytes (little-endian) and the
+// isbn, then the splitmix64 finalizer (FNV's low bits are weak on short
+// keys). FNV-1a is written out so that hashing allocates nothing.
+func sampleHash[T string | []byte](seed int64, isbn T) uint64 {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	z := uint64(offset64)
+	for i := range 8 {
+		z ^= uint64(seed) >> (8 * i) & 0xff
+		z *= prime64
+	}
+	for i := 0; i < len(isbn); i++ {
+		z ^= uint64(isbn[i])
+		z *= prime64
+	}
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31

@@ -165,33 +165,87 @@ func NewBatchWriter(client API, opts WriterOptions) *BatchWriter {
 // one call must have distinct keys (DynamoDB rejects a batch with
 // duplicates).
 func (w *BatchWriter) Put(ctx context.Context, table string, items []map[string]types.AttributeValue) (WriteStats, error) {
-	reqs := make([]types.WriteRequest, len(items))
-	for i, it := range items {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
-	}
-	return w.write(ctx, table, reqs)
+	return w.write(ctx, table, len(items), func(_, start int, reqs []types.WriteRequest) {
+		for i := range reqs {
+			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: items[start+i]}}
+		}
+	})
 }
 
 // Delete deletes the items with the given keys from table; deleting a key
 // that is not there is not an error.
 func (w *BatchWriter) Delete(ctx context.Context, table string, keys []map[string]types.AttributeValue) (WriteStats, error) {
-	reqs := make([]types.WriteRequest, len(keys))
-	for i, k := range keys {
-		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}}
-	}
-	return w.write(ctx, table, reqs)
+	return w.write(ctx, table, len(keys), func(_, start int, reqs []types.WriteRequest) {
+		for i := range reqs {
+			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: keys[start+i]}}
+		}
+	})
 }
 
-func (w *BatchWriter) write(ctx context.Context, table string, reqs []types.WriteRequest) (WriteStats, error) {
+// putItem is an item whose map and attribute values are made once and
+// refilled for each row it carries (bookAttrs, simAttrs).
+type putItem[R any] interface {
+	set(runID string, row R)
+	request() *types.PutRequest
+}
+
+// putRows writes rows to table as the items newItem makes and set fills:
+// each batch slot (see write) has its own MaxBatch items, made when the
+// slot is first used and refilled for every batch it carries, so a row
+// goes straight to attribute values in memory that is reused.
+func putRows[R any, I putItem[R]](ctx context.Context, w *BatchWriter, table, runID string, rows []R, newItem func() I) (WriteStats, error) {
+	slots := make([][]I, w.opts.Concurrency)
+	return w.write(ctx, table, len(rows), func(slot, start int, reqs []types.WriteRequest) {
+		if slots[slot] == nil {
+			slots[slot] = make([]I, MaxBatch)
+			for i := range slots[slot] {
+				slots[slot][i] = newItem()
+			}
+		}
+		for i := range reqs {
+			it := slots[slot][i]
+			it.set(runID, rows[start+i])
+			reqs[i] = types.WriteRequest{PutRequest: it.request()}
+		}
+	})
+}
+
+// write sends n write requests to table in batches of MaxBatch,
+// Concurrency batches at a time. fill(slot, start, reqs) sets reqs to the
+// requests start, start+1, ... of the write; it runs in the batch's own
+// goroutine before the batch is sent. slot, in 0..Concurrency-1, is held
+// by that batch alone until it is written (or has failed), so a fill may
+// keep what a slot's requests point to and reuse it for the slot's next
+// batch: the client reads a request only during the BatchWriteItem call
+// that sends it, and retries resend either those requests (still held)
+// or the copies DynamoDB returned as UnprocessedItems.
+func (w *BatchWriter) write(ctx context.Context, table string, n int, fill func(slot, start int, reqs []types.WriteRequest)) (WriteStats, error) {
 	var (
 		mu    sync.Mutex
 		total WriteStats
 	)
+	free := make(chan int, w.opts.Concurrency)
+	reqs := make([][]types.WriteRequest, w.opts.Concurrency)
+	for slot := range w.opts.Concurrency {
+		free <- slot
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.opts.Concurrency)
-	for start := 0; start < len(reqs) && gctx.Err() == nil; start += MaxBatch {
-		batch := reqs[start:min(start+MaxBatch, len(reqs))]
+send:
+	for start := 0; start < n && gctx.Err() == nil; start += MaxBatch {
+		var slot int
+		select {
+		case slot = <-free:
+		case <-gctx.Done():
+			break send
+		}
+		if reqs[slot] == nil {
+			reqs[slot] = make([]types.WriteRequest, MaxBatch)
+		}
+		batch := reqs[slot][:min(MaxBatch, n-start)]
 		g.Go(func() error {
+			defer func() { free <- slot }()
+			fill(slot, start, batch)
 			st, err := w.writeBatch(gctx, table, batch)
 			mu.Lock()
 			total.Add(st)
